@@ -1,0 +1,81 @@
+// Context: a device, its CUDA stream and cuBLAS handle, its caching allocators and its Philox RNG state.
+// Every op takes one explicitly; there is no hidden global state, so an embedding code can run several
+// independent contexts side by side (each with its own stream, cache and random stream).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "nsamp/core/allocator.h"
+#include "nsamp/core/types.h"
+
+struct CUstream_st;
+struct cublasContext;
+
+namespace nsamp {
+
+using StreamHandle = CUstream_st*;  // == cudaStream_t
+using BlasHandle = cublasContext*;  // == cublasHandle_t
+
+struct ContextOptions {
+  Device device = Device::cpu();
+  std::uint64_t seed = 0;
+  // An embedding code may hand in its own stream (not owned, not destroyed); nullptr creates one.
+  StreamHandle stream = nullptr;
+  // fp32 GEMMs on tensor cores (TF32, ~1e-3 relative error). Off by default: exact fp32.
+  bool allow_tf32 = false;
+};
+
+class Context {
+ public:
+  explicit Context(Device device = Device::cpu(), std::uint64_t seed = 0);
+  explicit Context(const ContextOptions& options);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  Device device() const { return device_; }
+  bool is_cuda() const { return device_.is_cuda(); }
+
+  // The allocator for `device` (this context's device or the host); throws for any other device.
+  const std::shared_ptr<Allocator>& allocator_for(Device device) const;
+  Allocator& allocator() const { return *device_alloc_; }
+  Allocator& host_allocator() const { return *host_alloc_; }
+
+  // CUDA handles; throw on a CPU context.
+  StreamHandle stream() const;
+  BlasHandle cublas() const;
+  bool allow_tf32() const { return allow_tf32_; }
+
+  // Philox state: a fill that needs n counters takes [offset, offset + n) and advances the offset, so the
+  // same seed gives the same numbers on both backends in the same sequence of calls.
+  std::uint64_t seed() const { return seed_; }
+  std::uint64_t rng_offset() const { return rng_offset_; }
+  void set_rng_state(std::uint64_t seed, std::uint64_t offset) {
+    seed_ = seed;
+    rng_offset_ = offset;
+  }
+  std::uint64_t reserve_rng(std::uint64_t counters) {
+    const std::uint64_t base = rng_offset_;
+    rng_offset_ += counters;
+    return base;
+  }
+
+  // Waits for all work queued on this context (a no-op on the CPU, where ops complete on return).
+  void synchronize() const;
+  // Makes this context's GPU the calling thread's current device (needed only with several GPUs).
+  void make_current() const;
+
+ private:
+  Device device_;
+  std::uint64_t seed_ = 0;
+  std::uint64_t rng_offset_ = 0;
+  bool allow_tf32_ = false;
+  bool owns_stream_ = false;
+  StreamHandle stream_ = nullptr;
+  BlasHandle cublas_ = nullptr;
+  std::shared_ptr<Allocator> host_alloc_;
+  std::shared_ptr<Allocator> device_alloc_;
+};
+
+}  // namespace nsamp

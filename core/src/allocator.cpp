@@ -1,0 +1,113 @@
+#include "nsamp/core/allocator.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "nsamp/core/config.h"
+#include "nsamp/core/error.h"
+#include "cuda_runtime_internal.h"
+
+namespace nsamp {
+
+namespace {
+constexpr std::size_t kSmallLimit = std::size_t(1) << 20;
+constexpr std::size_t kSmallGranule = 512;
+constexpr std::size_t kLargeGranule = std::size_t(128) << 10;
+
+std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
+
+void* host_alloc(std::size_t bytes, int /*device_index*/) {
+  return std::aligned_alloc(256, round_up(bytes, 256));
+}
+void host_free(void* p, int /*device_index*/) { std::free(p); }
+}  // namespace
+
+CachingAllocator::CachingAllocator(Device device, SystemAlloc sys_alloc, SystemFree sys_free)
+    : device_(device), sys_alloc_(sys_alloc), sys_free_(sys_free) {}
+
+CachingAllocator::~CachingAllocator() {
+  std::lock_guard<std::mutex> lock(mu_);
+  release_cache_locked();
+  // Live blocks at destruction mean a tensor outlived its allocator's owners; tensors hold a shared_ptr to the
+  // allocator, so this only happens through misuse of raw allocate(). Free them rather than leak.
+  for (auto& [ptr, size] : live_blocks_) sys_free_(ptr, device_.index);
+}
+
+std::size_t CachingAllocator::round_size(std::size_t bytes) {
+  return bytes < kSmallLimit ? round_up(bytes, kSmallGranule) : round_up(bytes, kLargeGranule);
+}
+
+void* CachingAllocator::allocate(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const std::size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.allocations++;
+  void* ptr = nullptr;
+  auto it = free_blocks_.lower_bound(size);
+  std::size_t got = size;
+  if (it != free_blocks_.end() && it->first / 2 <= size) {
+    ptr = it->second;
+    got = it->first;
+    free_blocks_.erase(it);
+    stats_.cache_hits++;
+  } else {
+    ptr = sys_alloc_(size, device_.index);
+    if (!ptr && !free_blocks_.empty()) {  // out of memory: give the cache back and try once more
+      release_cache_locked();
+      ptr = sys_alloc_(size, device_.index);
+    }
+    NSAMP_CHECK(ptr != nullptr, "allocator(", device_.str(), "): out of memory allocating ", bytes,
+                " bytes (in use ", stats_.bytes_in_use, ", reserved ", stats_.bytes_reserved, ")");
+    stats_.system_allocations++;
+    stats_.bytes_reserved += size;
+  }
+  live_blocks_.emplace(ptr, got);
+  stats_.bytes_in_use += got;
+  if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  return ptr;
+}
+
+void CachingAllocator::deallocate(void* ptr) {
+  if (!ptr) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = live_blocks_.find(ptr);
+  NSAMP_CHECK(it != live_blocks_.end(), "allocator(", device_.str(), "): deallocate of a pointer it does not own");
+  const std::size_t size = it->second;
+  live_blocks_.erase(it);
+  stats_.bytes_in_use -= size;
+  free_blocks_.emplace(size, ptr);
+}
+
+AllocatorStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void CachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.peak_bytes_in_use = stats_.bytes_in_use;
+}
+
+void CachingAllocator::release_cache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  release_cache_locked();
+}
+
+void CachingAllocator::release_cache_locked() {
+  for (auto& [size, ptr] : free_blocks_) {
+    sys_free_(ptr, device_.index);
+    stats_.system_frees++;
+    stats_.bytes_reserved -= size;
+  }
+  free_blocks_.clear();
+}
+
+std::shared_ptr<Allocator> make_caching_allocator(Device device) {
+  if (device.is_cpu()) return std::make_shared<CachingAllocator>(device, &host_alloc, &host_free);
+  if constexpr (kCudaBuilt) {
+    return std::make_shared<CachingAllocator>(device, &detail::cuda_malloc_or_null, &detail::cuda_free);
+  }
+  NSAMP_FAIL("allocator: cannot allocate on ", device.str(), ": nsamp was built without CUDA (NSAMP_CUDA=OFF)");
+}
+
+}  // namespace nsamp

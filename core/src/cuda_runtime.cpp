@@ -1,0 +1,92 @@
+// The CUDA runtime behind core (built only when the CUDA backend is on).
+#include <cuda_runtime.h>
+
+#include "cuda_runtime_internal.h"
+#include "nsamp/core/cuda_check.h"
+
+namespace nsamp::detail {
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky "no device / no driver" error
+    return 0;
+  }
+  return n;
+}
+
+CudaDeviceInfo cuda_device_info(int index) {
+  cudaDeviceProp p{};
+  NSAMP_CUDA_CHECK(cudaGetDeviceProperties(&p, index), "device query cuda:" + std::to_string(index));
+  CudaDeviceInfo info;
+  info.index = index;
+  info.name = p.name;
+  info.cc_major = p.major;
+  info.cc_minor = p.minor;
+  info.multiprocessors = p.multiProcessorCount;
+  info.total_memory = p.totalGlobalMem;
+  return info;
+}
+
+void cuda_set_device(int index) {
+  NSAMP_CUDA_CHECK(cudaSetDevice(index), "select device cuda:" + std::to_string(index));
+}
+
+void* cuda_malloc_or_null(std::size_t bytes, int device_index) {
+  cuda_set_device(device_index);
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+  NSAMP_CUDA_CHECK(err, "allocate " + std::to_string(bytes) + " bytes on cuda:" + std::to_string(device_index));
+  return p;
+}
+
+void cuda_free(void* ptr, int device_index) {
+  // Called from destructors: report but never throw.
+  if (cudaSetDevice(device_index) != cudaSuccess || cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
+}
+
+CUstream_st* cuda_stream_create(int device_index) {
+  cuda_set_device(device_index);
+  cudaStream_t s = nullptr;
+  NSAMP_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "create stream");
+  return s;
+}
+
+void cuda_stream_destroy(CUstream_st* s) {
+  if (s && cudaStreamDestroy(s) != cudaSuccess) (void)cudaGetLastError();
+}
+
+void cuda_stream_synchronize(CUstream_st* s, const char* what) { NSAMP_CUDA_CHECK(cudaStreamSynchronize(s), what); }
+
+cublasContext* cublas_create(CUstream_st* s, bool allow_tf32) {
+  cublasHandle_t h = nullptr;
+  NSAMP_CUBLAS_CHECK(cublasCreate(&h), "create cuBLAS handle");
+  NSAMP_CUBLAS_CHECK(cublasSetStream(h, s), "bind cuBLAS to the context stream");
+  NSAMP_CUBLAS_CHECK(cublasSetMathMode(h, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+                     "set cuBLAS math mode");
+  return h;
+}
+
+void cublas_destroy(cublasContext* h) {
+  if (h) (void)cublasDestroy(h);
+}
+
+void cuda_memcpy(void* dst, bool dst_host, const void* src, bool src_host, std::size_t bytes, CUstream_st* s) {
+  if (bytes == 0) return;
+  const cudaMemcpyKind kind = dst_host ? (src_host ? cudaMemcpyHostToHost : cudaMemcpyDeviceToHost)
+                                       : (src_host ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToDevice);
+  const std::string what = "copy " + std::to_string(bytes) + " bytes";
+  NSAMP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s), what);
+  if (dst_host) NSAMP_CUDA_CHECK(cudaStreamSynchronize(s), what + " (synchronise for the host reader)");
+}
+
+void cuda_memset_zero(void* dst, std::size_t bytes, CUstream_st* s) {
+  if (bytes == 0) return;
+  NSAMP_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, s), "zero " + std::to_string(bytes) + " bytes");
+}
+
+}  // namespace nsamp::detail

@@ -1,0 +1,7 @@
+#include "nsamp/core/error.h"
+
+namespace nsamp::detail {
+
+void throw_error(const std::string& msg) { throw Error("nsamp: " + msg); }
+
+}  // namespace nsamp::detail

@@ -1,0 +1,21 @@
+// Operand checks shared by every op family: defined, same dtype, on the same device as the output, and on
+// the context's device when that is a GPU. Messages name the op and every tensor.
+#pragma once
+
+#include <initializer_list>
+#include <utility>
+
+#include "nsamp/core/tensor.h"
+
+namespace nsamp::kernels {
+
+struct Operand {
+  const char* name;
+  const Tensor* tensor;
+};
+
+// Checks all operands against the first one (dtype, device) and against the context.
+void check_operands(const char* op, Context& ctx, std::initializer_list<Operand> operands);
+void check_shape(const char* op, const Tensor& t, const char* name, const Shape& expected);
+
+}  // namespace nsamp::kernels

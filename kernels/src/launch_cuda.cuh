@@ -1,0 +1,21 @@
+// Internal helpers shared by the CUDA launchers of every family.
+#pragma once
+
+#include <cstdint>
+
+namespace nsamp::kernels::detail {
+
+constexpr int kThreads = 256;
+
+// Grid for a grid-stride loop over `work` items: enough blocks to fill any current GPU, capped so that very
+// large tensors are covered by striding rather than by huge grids.
+inline int grid_for(std::int64_t work, int threads = kThreads) {
+  const std::int64_t blocks = (work + threads - 1) / threads;
+  constexpr std::int64_t kMaxBlocks = 132 * 32;  // 32 blocks per SM on an H100
+  return static_cast<int>(blocks < 1 ? 1 : (blocks < kMaxBlocks ? blocks : kMaxBlocks));
+}
+
+#define NSAMP_GRID_STRIDE(i, n) \
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < (n); i += std::int64_t(gridDim.x) * blockDim.x)
+
+}  // namespace nsamp::kernels::detail

@@ -1,0 +1,28 @@
+#include "nsamp/kernels/operands.h"
+
+namespace nsamp::kernels {
+
+void check_operands(const char* op, Context& ctx, std::initializer_list<Operand> operands) {
+  const Tensor* first = nullptr;
+  const char* first_name = nullptr;
+  for (const Operand& o : operands) {
+    check_defined(op, *o.tensor, o.name);
+    if (!first) {
+      first = o.tensor;
+      first_name = o.name;
+      NSAMP_CHECK(first->device().is_cpu() || first->device() == ctx.device(), op, ": ", o.name, " ",
+                  first->desc(), " is not on the context's device ", ctx.device().str());
+      continue;
+    }
+    NSAMP_CHECK(o.tensor->dtype() == first->dtype(), op, ": dtype mismatch: ", first_name, " ", first->desc(),
+                ", ", o.name, " ", o.tensor->desc());
+    NSAMP_CHECK(o.tensor->device() == first->device(), op, ": device mismatch: ", first_name, " ", first->desc(),
+                ", ", o.name, " ", o.tensor->desc());
+  }
+}
+
+void check_shape(const char* op, const Tensor& t, const char* name, const Shape& expected) {
+  NSAMP_CHECK(t.shape() == expected, op, ": ", name, " must have shape ", expected.str(), ", got ", t.desc());
+}
+
+}  // namespace nsamp::kernels
