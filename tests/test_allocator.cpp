@@ -19,7 +19,7 @@ void counting_free(void* p, int) {
 void* failing_alloc(std::size_t, int) { return nullptr; }
 }  // namespace
 
-TEST_CASE("allocator: rounding, reuse and statistics" * doctest::test_suite("cpu")) {
+TEST_CASE("allocator: rounding - reuse and statistics" * doctest::test_suite("cpu")) {
   g_sys_allocs = g_sys_frees = 0;
   {
     CachingAllocator a(Device::cpu(), &counting_alloc, &counting_free);

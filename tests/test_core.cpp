@@ -5,7 +5,7 @@
 
 using namespace nsamp;
 
-TEST_CASE("shape: rank, element count, 2-D view and printing" * doctest::test_suite("cpu")) {
+TEST_CASE("shape: rank - element count - 2-D view and printing" * doctest::test_suite("cpu")) {
   const Shape s{2, 3, 4};
   CHECK(s.rank() == 3);
   CHECK(s.numel() == 24);
@@ -23,7 +23,7 @@ TEST_CASE("shape: rank, element count, 2-D view and printing" * doctest::test_su
   CHECK_THROWS_AS((void)s[3], Error);
 }
 
-TEST_CASE("device: parsing, names and discovery" * doctest::test_suite("cpu")) {
+TEST_CASE("device: parsing - names and discovery" * doctest::test_suite("cpu")) {
   CHECK(parse_device("cpu") == Device::cpu());
   CHECK(parse_device("cuda") == Device::cuda(0));
   CHECK(parse_device("cuda:3") == Device::cuda(3));
@@ -78,7 +78,7 @@ NSAMP_DEVICE_TEST("tensor: round trip through the device keeps every value") {
   }
 }
 
-NSAMP_DEVICE_TEST("tensor: zeros, empty tensors and zero-size copies") {
+NSAMP_DEVICE_TEST("tensor: zeros - empty tensors and zero-size copies") {
   Context ctx(dev);
   Tensor z = Tensor::zeros(Shape{5, 3}, DType::F64, ctx);
   for (double v : z.to_vector<double>(ctx)) CHECK(v == 0.0);

@@ -55,7 +55,7 @@ Moments moments(const std::vector<double>& v) {
 }
 }  // namespace
 
-NSAMP_DEVICE_TEST("fill: uniform and normal moments (n = 2^20, 5-sigma bounds)") {
+NSAMP_DEVICE_TEST("fill: uniform and normal moments (n = 2^20 - 5-sigma bounds)") {
   Context ctx(dev, 1234);
   const std::int64_t n = 1 << 20;
   for (DType dt : {DType::F32, DType::F64}) {
@@ -78,7 +78,7 @@ NSAMP_DEVICE_TEST("fill: uniform and normal moments (n = 2^20, 5-sigma bounds)")
   }
 }
 
-NSAMP_DEVICE_TEST("fill: element k comes from counter offset + k / per-counter, whatever the tensor size") {
+NSAMP_DEVICE_TEST("fill: element k comes from counter offset + k / per-counter - whatever the tensor size") {
   Context ctx(dev);
   for (DType dt : {DType::F32, DType::F64}) {
     CAPTURE(dtype_name(dt));
@@ -99,7 +99,7 @@ NSAMP_DEVICE_TEST("fill: element k comes from counter offset + k / per-counter, 
   }
 }
 
-NSAMP_DEVICE_TEST("fill: the context's stream advances, and a reset replays it") {
+NSAMP_DEVICE_TEST("fill: the context's stream advances - and a reset replays it") {
   Context ctx(dev, 5);
   Tensor a = Tensor::empty(Shape{10}, DType::F32, ctx), b = Tensor::empty(Shape{10}, DType::F32, ctx);
   fill_uniform(a, ctx);

@@ -28,6 +28,8 @@ NSAMP_HD_INLINE float tanh(float x) { return ::tanhf(x); }
 NSAMP_HD_INLINE double tanh(double x) { return ::tanh(x); }
 NSAMP_HD_INLINE float erf(float x) { return ::erff(x); }
 NSAMP_HD_INLINE double erf(double x) { return ::erf(x); }
+NSAMP_HD_INLINE float erfc(float x) { return ::erfcf(x); }
+NSAMP_HD_INLINE double erfc(double x) { return ::erfc(x); }
 NSAMP_HD_INLINE float sin(float x) { return ::sinf(x); }
 NSAMP_HD_INLINE double sin(double x) { return ::sin(x); }
 NSAMP_HD_INLINE float cos(float x) { return ::cosf(x); }

@@ -45,11 +45,12 @@ NSAMP_HD_INLINE U32x4 draw(std::uint64_t seed, std::uint64_t index, std::uint64_
   return philox4x32_10(ctr, static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
 }
 
-// Uniform in the open interval (0, 1): safe to take logs of, symmetric about 1/2.
-NSAMP_HD_INLINE float uniform_f32(std::uint32_t x) { return (static_cast<float>(x >> 8) + 0.5f) * 0x1p-24f; }
+// Uniform in the open interval (0, 1), symmetric about 1/2, safe to take logs of. One bit fewer than the
+// mantissa holds, so that k + 1/2 stays exact and the largest value rounds below 1.
+NSAMP_HD_INLINE float uniform_f32(std::uint32_t x) { return (static_cast<float>(x >> 9) + 0.5f) * 0x1p-23f; }
 NSAMP_HD_INLINE double uniform_f64(std::uint32_t a, std::uint32_t b) {
-  const std::uint64_t bits = (static_cast<std::uint64_t>(a) << 21) ^ (b >> 11);  // 53 random bits
-  return (static_cast<double>(bits) + 0.5) * 0x1p-53;
+  const std::uint64_t bits = (static_cast<std::uint64_t>(a) << 20) ^ (b >> 12);  // 52 random bits
+  return (static_cast<double>(bits) + 0.5) * 0x1p-52;
 }
 
 // Box-Muller on a pair of uniforms in (0, 1).

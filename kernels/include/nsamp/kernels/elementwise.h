@@ -45,7 +45,8 @@ NSAMP_HD_INLINE T activation_forward(Activation act, T x) {
     case Activation::Identity: return x;
     case Activation::ReLU: return x > T(0) ? x : T(0);
     case Activation::SiLU: return x * sigmoid(x);
-    case Activation::GELU: return T(0.5) * x * (T(1) + hd::erf(x * T(0.70710678118654752440)));
+    case Activation::GELU:  // exact (erf) GELU; erfc keeps the negative tail accurate where 1 + erf cancels
+      return T(0.5) * x * hd::erfc(-x * T(0.70710678118654752440));
     case Activation::Tanh: return hd::tanh(x);
     case Activation::Sigmoid: return sigmoid(x);
     default:  // Softplus, log(1 + e^x) without overflow
@@ -53,28 +54,25 @@ NSAMP_HD_INLINE T activation_forward(Activation act, T x) {
   }
 }
 
-// d activation / dx at x.
+// d activation / dx at x, in forms that avoid cancellation (1 - s, 1 - tanh^2) in the tails.
 template <class T>
 NSAMP_HD_INLINE T activation_derivative(Activation act, T x) {
   switch (act) {
     case Activation::Identity: return T(1);
     case Activation::ReLU: return x > T(0) ? T(1) : T(0);
-    case Activation::SiLU: {
-      const T s = sigmoid(x);
-      return s * (T(1) + x * (T(1) - s));
-    }
+    case Activation::SiLU: return sigmoid(x) * (T(1) + x * sigmoid(-x));
     case Activation::GELU: {
-      const T cdf = T(0.5) * (T(1) + hd::erf(x * T(0.70710678118654752440)));
+      const T cdf = T(0.5) * hd::erfc(-x * T(0.70710678118654752440));
       const T pdf = T(0.39894228040143267794) * hd::exp(T(-0.5) * x * x);
       return cdf + x * pdf;
     }
-    case Activation::Tanh: {
-      const T t = hd::tanh(x);
-      return T(1) - t * t;
+    case Activation::Tanh: {  // sech^2 x = 4e / (1 + e)^2 with e = exp(-2|x|)
+      const T e = hd::exp(T(-2) * hd::abs(x));
+      return T(4) * e / ((T(1) + e) * (T(1) + e));
     }
-    case Activation::Sigmoid: {
-      const T s = sigmoid(x);
-      return s * (T(1) - s);
+    case Activation::Sigmoid: {  // s (1 - s) = e / (1 + e)^2 with e = exp(-|x|)
+      const T e = hd::exp(-hd::abs(x));
+      return e / ((T(1) + e) * (T(1) + e));
     }
     default: return sigmoid(x);  // Softplus
   }
