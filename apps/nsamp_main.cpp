@@ -1,5 +1,6 @@
-// nsamp: the command line. Today: `nsamp info` (also the default) prints the version, the devices this process
-// sees and a smoke computation on the default device. Later issues add train, sample, eval, energy, bench.
+// nsamp: the command line. Today: `nsamp info` (also the default) prints the version, the devices this
+// process sees and a smoke computation on the default device. Later issues add train, sample, eval, energy,
+// bench.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -31,7 +32,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("nsamp ") + nsamp::kVersion);
   app.require_subcommand(0, 1);
   std::string device = "auto";
-  CLI::App* info = app.add_subcommand("info", "Version, visible devices and a smoke computation (the default)");
+  CLI::App* info =
+      app.add_subcommand("info", "Version, visible devices and a smoke computation (the default)");
   info->add_option("--device", device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   try {
     app.parse(argc, argv);

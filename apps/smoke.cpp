@@ -38,7 +38,8 @@ SmokeResult run_smoke(Device device, std::ostream& log) {
 
   SmokeResult res;
   res.milliseconds = std::chrono::duration<double, std::milli>(t1 - t0).count() / kReps;
-  const std::vector<float> hx = x.to_vector<float>(ctx), hw = w.to_vector<float>(ctx), hb = b.to_vector<float>(ctx);
+  const std::vector<float> hx = x.to_vector<float>(ctx), hw = w.to_vector<float>(ctx),
+                           hb = b.to_vector<float>(ctx);
   const std::vector<float> got = lse.to_vector<float>(ctx);
   std::vector<double> row(kOut);
   for (std::int64_t i = 0; i < kB; ++i) {
@@ -56,10 +57,11 @@ SmokeResult run_smoke(Device device, std::ostream& log) {
     res.checksum += got[i] / double(kB);
   }
   res.passed = std::isfinite(res.checksum) && res.max_rel_error < 1e-5;
-  log << "smoke on " << device.str() << ": y = gelu(x W^T + b), x [" << kB << ", " << kIn << "], W [" << kOut << ", "
-      << kIn << "], then row log-sum-exp\n"
+  log << "smoke on " << device.str() << ": y = gelu(x W^T + b), x [" << kB << ", " << kIn << "], W [" << kOut
+      << ", " << kIn << "], then row log-sum-exp\n"
       << "  time per pass " << res.milliseconds << " ms, mean log-sum-exp " << res.checksum
-      << ", max relative error vs float64 " << res.max_rel_error << (res.passed ? "  [ok]" : "  [FAILED]") << "\n";
+      << ", max relative error vs float64 " << res.max_rel_error << (res.passed ? "  [ok]" : "  [FAILED]")
+      << "\n";
   return res;
 }
 

@@ -1,5 +1,6 @@
-// bench_kernels: time per call of the first kernel families on one device, as JSON lines with the FLOP and byte
-// counts that place each call against the roofline (bytes: each input read once, each output written once).
+// bench_kernels: time per call of the first kernel families on one device, as JSON lines with the FLOP and
+// byte counts that place each call against the roofline (bytes: each input read once, each output written
+// once).
 //   bench_kernels [--device cpu|cuda|auto] [--reps N]
 #include <chrono>
 #include <cstdio>
@@ -26,7 +27,8 @@ void bench(Context& ctx, int reps, const char* op, const std::string& shape, dou
   ctx.synchronize();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
   std::printf(
-      "{\"bench\": \"kernels\", \"op\": \"%s\", \"device\": \"%s\", \"dtype\": \"float32\", \"shape\": \"%s\", "
+      "{\"bench\": \"kernels\", \"op\": \"%s\", \"device\": \"%s\", \"dtype\": \"float32\", \"shape\": "
+      "\"%s\", "
       "\"ms\": %.6f, \"gflops\": %.3f, \"gbytes_per_s\": %.3f}\n",
       op, ctx.device().str().c_str(), shape.c_str(), s * 1e3, flops / s * 1e-9, bytes / s * 1e-9);
 }

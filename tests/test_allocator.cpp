@@ -55,7 +55,8 @@ TEST_CASE("allocator: rounding - reuse and statistics" * doctest::test_suite("cp
     a.deallocate(small2);
     a.reset_peak();
     CHECK(a.stats().peak_bytes_in_use == 0);
-    CHECK_THROWS_WITH_AS(a.deallocate(reinterpret_cast<void*>(0x1000)), doctest::Contains("does not own"), Error);
+    CHECK_THROWS_WITH_AS(a.deallocate(reinterpret_cast<void*>(0x1000)), doctest::Contains("does not own"),
+                         Error);
     a.release_cache();
     CHECK(a.stats().bytes_reserved == 0);
     CHECK(g_sys_frees == g_sys_allocs);

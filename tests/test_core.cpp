@@ -44,8 +44,8 @@ TEST_CASE("context: a CUDA context fails clearly where no GPU can be used" * doc
   }
   Context cpu;
   CHECK_THROWS_WITH_AS((void)cpu.stream(), doctest::Contains("CPU context"), Error);
-  CHECK_THROWS_WITH_AS((void)cpu.allocator_for(Device::cuda(0)), doctest::Contains("cannot allocate on cuda:0"),
-                       Error);
+  CHECK_THROWS_WITH_AS((void)cpu.allocator_for(Device::cuda(0)),
+                       doctest::Contains("cannot allocate on cuda:0"), Error);
 }
 
 TEST_CASE("context: RNG state is reserved in counters and can be set" * doctest::test_suite("cpu")) {
@@ -68,8 +68,9 @@ NSAMP_DEVICE_TEST("tensor: round trip through the device keeps every value") {
     CHECK(t.device() == dev);
     CHECK(t.dtype() == dt);
     CHECK(t.nbytes() == 37 * dtype_size(dt));
-    test::check_close(test::to_doubles(t, ctx), test::to_doubles(test::from_doubles(v, Shape{37}, dt, Device::cpu(), ctx), ctx),
-                      0, 0, "round trip");
+    test::check_close(test::to_doubles(t, ctx),
+                      test::to_doubles(test::from_doubles(v, Shape{37}, dt, Device::cpu(), ctx), ctx), 0, 0,
+                      "round trip");
     Tensor h = t.to(Device::cpu(), ctx);
     Tensor back = h.to(dev, ctx);
     test::check_close(test::to_doubles(back, ctx), test::to_doubles(h, ctx), 0, 0, "host -> device -> host");
@@ -122,7 +123,8 @@ NSAMP_DEVICE_TEST("tensor: mismatches are reported with the op and the tensors")
   Tensor a = Tensor::empty(Shape{3, 2}, DType::F32, ctx);
   Tensor b = Tensor::empty(Shape{3, 2}, DType::F64, ctx);
   Tensor c = Tensor::empty(Shape{4, 2}, DType::F32, ctx);
-  CHECK_THROWS_WITH_AS((void)a.data<double>(), doctest::Contains("requested float64 from a float32[3, 2]"), Error);
+  CHECK_THROWS_WITH_AS((void)a.data<double>(), doctest::Contains("requested float64 from a float32[3, 2]"),
+                       Error);
   CHECK_THROWS_WITH_AS(copy(a, b, ctx), doctest::Contains("dtype mismatch"), Error);
   CHECK_THROWS_WITH_AS(copy(a, c, ctx), doctest::Contains("element counts differ"), Error);
   Tensor undefined;
@@ -137,7 +139,8 @@ NSAMP_DEVICE_TEST("tensor: two contexts on one device are independent") {
   Tensor b = Tensor::empty(Shape{1000}, DType::F32, c2);
   fill_normal(a, c1);
   fill_normal(b, c2);
-  test::check_close(test::to_doubles(a, c1), test::to_doubles(b, c2), 0, 0, "same seed, same stream of numbers");
+  test::check_close(test::to_doubles(a, c1), test::to_doubles(b, c2), 0, 0,
+                    "same seed, same stream of numbers");
   CHECK(c1.allocator().stats().bytes_in_use > 0);
   CHECK(&c1.allocator() != &c2.allocator());
 }

@@ -10,27 +10,38 @@ namespace {
 
 double ref_binary(BinaryOp op, double a, double b) {
   switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    default: return a / b;
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    default:
+      return a / b;
   }
 }
 
 // Independent float64 formulas (not the library's element math).
 double ref_act(Activation act, double x) {
   switch (act) {
-    case Activation::Identity: return x;
-    case Activation::ReLU: return x > 0 ? x : 0;
-    case Activation::SiLU: return x / (1 + std::exp(-x));
-    case Activation::GELU: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
-    case Activation::Tanh: return std::tanh(x);
-    case Activation::Sigmoid: return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
-    default: return x > 30 ? x : std::log1p(std::exp(x));
+    case Activation::Identity:
+      return x;
+    case Activation::ReLU:
+      return x > 0 ? x : 0;
+    case Activation::SiLU:
+      return x / (1 + std::exp(-x));
+    case Activation::GELU:
+      return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+    case Activation::Tanh:
+      return std::tanh(x);
+    case Activation::Sigmoid:
+      return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+    default:
+      return x > 30 ? x : std::log1p(std::exp(x));
   }
 }
 
-const Activation kActs[] = {Activation::Identity, Activation::ReLU, Activation::SiLU,   Activation::GELU,
+const Activation kActs[] = {Activation::Identity, Activation::ReLU,    Activation::SiLU,    Activation::GELU,
                             Activation::Tanh,     Activation::Sigmoid, Activation::Softplus};
 
 }  // namespace
@@ -58,39 +69,46 @@ NSAMP_DEVICE_TEST("binary: add/sub/mul/div with every broadcast form against flo
         const std::string what = std::string(binary_op_name(op)) + " " + c.form + " " + dtype_name(dt);
         ++seed;
         const Tensor a_host = test::randn(c.out, dt, Device::cpu(), ctx, seed);
-        const Tensor b_host = test::randn(c.b, dt, Device::cpu(), ctx, seed + 1000, 1.0, 3.0);  // away from 0 for div
+        const Tensor b_host =
+            test::randn(c.b, dt, Device::cpu(), ctx, seed + 1000, 1.0, 3.0);  // away from 0 for div
         const std::vector<double> av = test::to_doubles(a_host, ctx), bv = test::to_doubles(b_host, ctx);
         std::vector<double> ref(static_cast<std::size_t>(c.out.numel()));
         const std::int64_t R = c.out.rows(), C = c.out.cols();
         for (std::int64_t r = 0; r < R; ++r)
           for (std::int64_t k = 0; k < C; ++k) {
             double bval;
-            if (c.b == c.out) bval = bv[r * C + k];
-            else if (c.b.numel() == 1) bval = bv[0];
-            else if (c.b.cols() == C && c.b.rows() == 1) bval = bv[k];
-            else bval = bv[r];
+            if (c.b == c.out)
+              bval = bv[r * C + k];
+            else if (c.b.numel() == 1)
+              bval = bv[0];
+            else if (c.b.cols() == C && c.b.rows() == 1)
+              bval = bv[k];
+            else
+              bval = bv[r];
             ref[r * C + k] = ref_binary(op, av[r * C + k], bval);
           }
-        test::check_backend(dev,
-                            [&](Device d) {
-                              Tensor a = a_host.to(d, ctx), b = b_host.to(d, ctx);
-                              Tensor out = Tensor::empty(c.out, dt, d, ctx);
-                              binary(op, a, b, out, ctx);
-                              return test::to_doubles(out, ctx);
-                            },
-                            ref, test::elem_rtol(dt), 0, what);
+        test::check_backend(
+            dev,
+            [&](Device d) {
+              Tensor a = a_host.to(d, ctx), b = b_host.to(d, ctx);
+              Tensor out = Tensor::empty(c.out, dt, d, ctx);
+              binary(op, a, b, out, ctx);
+              return test::to_doubles(out, ctx);
+            },
+            ref, test::elem_rtol(dt), 0, what);
         // The broadcast operand may come first as well.
         if (c.b != c.out && op == BinaryOp::Sub) {
           std::vector<double> ref_rev(ref.size());
           for (std::size_t i = 0; i < ref.size(); ++i) ref_rev[i] = -ref[i];
-          test::check_backend(dev,
-                              [&](Device d) {
-                                Tensor a = a_host.to(d, ctx), b = b_host.to(d, ctx);
-                                Tensor out = Tensor::empty(c.out, dt, d, ctx);
-                                sub(b, a, out, ctx);
-                                return test::to_doubles(out, ctx);
-                              },
-                              ref_rev, test::elem_rtol(dt), 0, what + " (broadcast first)");
+          test::check_backend(
+              dev,
+              [&](Device d) {
+                Tensor a = a_host.to(d, ctx), b = b_host.to(d, ctx);
+                Tensor out = Tensor::empty(c.out, dt, d, ctx);
+                sub(b, a, out, ctx);
+                return test::to_doubles(out, ctx);
+              },
+              ref_rev, test::elem_rtol(dt), 0, what + " (broadcast first)");
         }
       }
     }
@@ -111,7 +129,8 @@ NSAMP_DEVICE_TEST("binary: in place - overflow to infinity - and clear shape err
 
   Tensor m = Tensor::empty(Shape{3, 4}, DType::F32, ctx);
   Tensor bad = Tensor::empty(Shape{3}, DType::F32, ctx);
-  CHECK_THROWS_WITH_AS(add(m, bad, m, ctx), doctest::Contains(("b float32[3]@" + dev.str() + " does not broadcast").c_str()),
+  CHECK_THROWS_WITH_AS(add(m, bad, m, ctx),
+                       doctest::Contains(("b float32[3]@" + dev.str() + " does not broadcast").c_str()),
                        Error);
   Tensor d64 = Tensor::empty(Shape{3, 4}, DType::F64, ctx);
   CHECK_THROWS_WITH_AS(add(m, d64, m, ctx), doctest::Contains("add: dtype mismatch"), Error);
@@ -127,13 +146,14 @@ NSAMP_DEVICE_TEST("affine: alpha times a + beta") {
     const Tensor a_host = test::randn(Shape{33, 7}, dt, Device::cpu(), ctx, 9);
     std::vector<double> ref = test::to_doubles(a_host, ctx);
     for (double& v : ref) v = -1.5 * v + 0.25;
-    test::check_backend(dev,
-                        [&](Device d) {
-                          Tensor a = a_host.to(d, ctx), out = Tensor::empty(a.shape(), dt, d, ctx);
-                          affine(a, -1.5, 0.25, out, ctx);
-                          return test::to_doubles(out, ctx);
-                        },
-                        ref, test::elem_rtol(dt), 1e-7, std::string("affine ") + dtype_name(dt));
+    test::check_backend(
+        dev,
+        [&](Device d) {
+          Tensor a = a_host.to(d, ctx), out = Tensor::empty(a.shape(), dt, d, ctx);
+          affine(a, -1.5, 0.25, out, ctx);
+          return test::to_doubles(out, ctx);
+        },
+        ref, test::elem_rtol(dt), 1e-7, std::string("affine ") + dtype_name(dt));
   }
 }
 
@@ -145,7 +165,8 @@ NSAMP_DEVICE_TEST("activations: forward and backward against float64 - including
   Tensor r = Tensor::empty(Shape{3000}, DType::F64, host);
   fill_normal(r, host, 0, 3);
   xs = r.to_vector<double>(host);
-  for (double v : {0.0, -0.0, 1e-8, -1e-8, 20.0, -20.0, 50.0, -50.0, 88.0, -88.0, 500.0, -500.0, 1e4, -1e4, 3e38, -3e38})
+  for (double v :
+       {0.0, -0.0, 1e-8, -1e-8, 20.0, -20.0, 50.0, -50.0, 88.0, -88.0, 500.0, -500.0, 1e4, -1e4, 3e38, -3e38})
     xs.push_back(v);
   const Shape shape{static_cast<std::int64_t>(xs.size())};
   for (DType dt : {DType::F32, DType::F64}) {
@@ -165,24 +186,31 @@ NSAMP_DEVICE_TEST("activations: forward and backward against float64 - including
         bwd[i] = gy[i] * d;
       }
       const double rtol = dt == DType::F32 ? 1e-5 : 1e-12;
-      test::check_backend(dev,
-                          [&](Device d) {
-                            Tensor x = x_host.to(d, ctx), y = Tensor::empty(shape, dt, d, ctx);
-                            activation_forward(act, x, y, ctx);
-                            return test::to_doubles(y, ctx);
-                          },
-                          fwd, rtol, dt == DType::F32 ? 1e-30 : 1e-300, what + " forward");
-      // Finite differences carry ~1e-10 relative error of their own. float32 derivatives are accurate relative to
-      // the size of their terms (~1), not to the result where it crosses zero (silu' at x = -1.28): atol 1e-6.
-      test::check_backend(dev,
-                          [&](Device d) {
-                            Tensor x = x_host.to(d, ctx), g = gy_host.to(d, ctx), gx = Tensor::empty(shape, dt, d, ctx);
-                            activation_backward(act, x, g, gx, ctx);
-                            return test::to_doubles(gx, ctx);
-                          },
-                          bwd, dt == DType::F32 ? 2e-5 : 1e-7, dt == DType::F32 ? 1e-6 : 1e-9, what + " backward");
+      test::check_backend(
+          dev,
+          [&](Device d) {
+            Tensor x = x_host.to(d, ctx), y = Tensor::empty(shape, dt, d, ctx);
+            activation_forward(act, x, y, ctx);
+            return test::to_doubles(y, ctx);
+          },
+          fwd, rtol, dt == DType::F32 ? 1e-30 : 1e-300, what + " forward");
+      // Finite differences carry ~1e-10 relative error of their own. float32 derivatives are accurate
+      // relative to the size of their terms (~1), not to the result where it crosses zero (silu' at x =
+      // -1.28): atol 1e-6.
+      test::check_backend(
+          dev,
+          [&](Device d) {
+            Tensor x = x_host.to(d, ctx), g = gy_host.to(d, ctx), gx = Tensor::empty(shape, dt, d, ctx);
+            activation_backward(act, x, g, gx, ctx);
+            return test::to_doubles(gx, ctx);
+          },
+          bwd, dt == DType::F32 ? 2e-5 : 1e-7, dt == DType::F32 ? 1e-6 : 1e-9, what + " backward");
     }
   }
+  // An empty batch is a no-op, not an error.
+  Tensor ex = Tensor::empty(Shape{0, 5}, DType::F32, ctx), ey = Tensor::empty(Shape{0, 5}, DType::F32, ctx);
+  activation_forward(Activation::GELU, ex, ey, ctx);
+  activation_backward(Activation::GELU, ex, ey, ey, ctx);
   CHECK(parse_activation("gelu") == Activation::GELU);
   CHECK_THROWS_WITH_AS(parse_activation("swish"), doctest::Contains("unknown name 'swish'"), Error);
 }

@@ -49,7 +49,8 @@ void expect_error(const std::string& bytes, const std::string& fragment) {
 
 }  // namespace
 
-TEST_CASE("npy: write then read returns the same tensor (float32/float64 - rank 1 to 3)" * doctest::test_suite("cpu")) {
+TEST_CASE("npy: write then read returns the same tensor (float32/float64 - rank 1 to 3)" *
+          doctest::test_suite("cpu")) {
   Context ctx(Device::cpu(), 3);
   for (DType dt : {DType::F32, DType::F64}) {
     for (const Shape& s : {Shape{7}, Shape{4, 5}, Shape{0, 3}, Shape{2, 3, 2}, Shape{1}}) {
@@ -73,7 +74,8 @@ TEST_CASE("npy: write then read returns the same tensor (float32/float64 - rank 
   }
 }
 
-TEST_CASE("npy: reads headers as NumPy writes them - versions 1 and 2 - with conversion on load" * doctest::test_suite("cpu")) {
+TEST_CASE("npy: reads headers as NumPy writes them - versions 1 and 2 - with conversion on load" *
+          doctest::test_suite("cpu")) {
   Context ctx;
   const std::string path = scratch("numpy.npy");
   write_file(path, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
@@ -119,18 +121,22 @@ TEST_CASE("npy: malformed files are rejected with a clear message" * doctest::te
   expect_error(npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", two), "big-endian");
   expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", two), "Fortran-order");
   expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", two), "rank 0");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 2), }", two), "rank 5");
+  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 2), }", two),
+               "rank 5");
   expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False}", two), "lacks one of");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,)}", two), "expected True or False");
+  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,)}", two),
+               "expected True or False");
   expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", two),
                "unknown header key 'x'");
   expect_error(npy_bytes("{'descr': '<f4, 'fortran_order': False, 'shape': (2,)}", two), "malformed header");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2 2)}", two), "expected ',' or ')'");
+  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2 2)}", two),
+               "expected ',' or ')'");
   expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", two),
                "dimension too large");
   expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296)}", two),
                "shape too large");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} trailing", two), "unexpected text");
+  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} trailing", two),
+               "unexpected text");
   Context ctx;
   CHECK_THROWS_WITH_AS(read_npy(scratch("does_not_exist.npy"), ctx), doctest::Contains("cannot open"), Error);
 }

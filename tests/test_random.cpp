@@ -123,7 +123,8 @@ NSAMP_DEVICE_TEST("fill: the same seed and offset give the same numbers on this 
     fill_uniform_at(hu, 11, 77, host);
     fill_normal_at(z, 11, 77, ctx);
     fill_normal_at(hz, 11, 77, host);
-    // Uniforms are exact integer arithmetic; normals go through log/cos/sin, accurate to a few ulp either side.
+    // Uniforms are exact integer arithmetic; normals go through log/cos/sin, accurate to a few ulp either
+    // side.
     test::check_close(test::to_doubles(u, ctx), test::to_doubles(hu, host), 0, 0, "uniform");
     test::check_close(test::to_doubles(z, ctx), test::to_doubles(hz, host), dt == DType::F32 ? 2e-6 : 1e-14,
                       dt == DType::F32 ? 2e-6 : 1e-14, "normal");

@@ -1,5 +1,5 @@
-// Reduction family: rows and columns, every reduction, warp and block paths, and the edge cases (empty, single
-// row, -inf rows, +inf, NaN, huge magnitudes), against float64 loops.
+// Reduction family: rows and columns, every reduction, warp and block paths, and the edge cases (empty,
+// single row, -inf rows, +inf, NaN, huge magnitudes), against float64 loops.
 #include "nsamp/kernels/reduce.h"
 #include "test_util.h"
 
@@ -34,7 +34,8 @@ double ref_scale(Reduce r, const std::vector<double>& v) {
   return s;
 }
 
-void check_reduction(Device dev, Context& ctx, Reduce r, bool rows, const Tensor& x_host, const std::string& what) {
+void check_reduction(Device dev, Context& ctx, Reduce r, bool rows, const Tensor& x_host,
+                     const std::string& what) {
   const std::vector<double> xv = test::to_doubles(x_host, ctx);
   const std::int64_t R = x_host.rows(), C = x_host.cols();
   const std::int64_t n_out = rows ? R : C, n_in = rows ? C : R;
@@ -64,10 +65,12 @@ void check_reduction(Device dev, Context& ctx, Reduce r, bool rows, const Tensor
   for (std::size_t i = 0; i < zero_ref.size(); ++i)
     if (std::isfinite(zero_ref[i])) zero_ref[i] = 0;
   const std::vector<double> got = run(dev);
-  test::check_close(normalise(got), zero_ref, 0, 16 * eps * std::log2(2.0 + double(n_in)), what + " on " + dev.str());
+  test::check_close(normalise(got), zero_ref, 0, 16 * eps * std::log2(2.0 + double(n_in)),
+                    what + " on " + dev.str());
   if (dev.is_cuda()) {
     std::vector<double> cpu = run(Device::cpu());
-    test::check_close(normalise(got), normalise(cpu), 0, 16 * eps * std::log2(2.0 + double(n_in)), what + ": cuda vs cpu");
+    test::check_close(normalise(got), normalise(cpu), 0, 16 * eps * std::log2(2.0 + double(n_in)),
+                      what + ": cuda vs cpu");
   }
 }
 
@@ -78,16 +81,18 @@ const Reduce kColReductions[] = {Reduce::Sum, Reduce::Mean, Reduce::Max, Reduce:
 
 NSAMP_DEVICE_TEST("reduce: rows and columns of random matrices - warp and block paths") {
   Context ctx(dev);
-  const Shape shapes[] = {Shape{1, 1},   Shape{1, 300}, Shape{300, 1}, Shape{37, 19},   Shape{5, 1024},
+  const Shape shapes[] = {Shape{1, 1},    Shape{1, 300},   Shape{300, 1},   Shape{37, 19},  Shape{5, 1024},
                           Shape{3, 1025}, Shape{2, 20000}, Shape{20000, 3}, Shape{513, 70}, Shape{2, 3, 17}};
   std::uint64_t seed = 500;
   for (DType dt : {DType::F32, DType::F64}) {
     for (const Shape& s : shapes) {
       const Tensor x = test::randn(s, dt, Device::cpu(), ctx, ++seed, 2.0, 0.5);
       for (Reduce r : kRowReductions)
-        check_reduction(dev, ctx, r, true, x, std::string("rows ") + reduce_name(r) + " " + s.str() + " " + dtype_name(dt));
+        check_reduction(dev, ctx, r, true, x,
+                        std::string("rows ") + reduce_name(r) + " " + s.str() + " " + dtype_name(dt));
       for (Reduce r : kColReductions)
-        check_reduction(dev, ctx, r, false, x, std::string("cols ") + reduce_name(r) + " " + s.str() + " " + dtype_name(dt));
+        check_reduction(dev, ctx, r, false, x,
+                        std::string("cols ") + reduce_name(r) + " " + s.str() + " " + dtype_name(dt));
     }
   }
 }
@@ -103,13 +108,15 @@ NSAMP_DEVICE_TEST("reduce: empty reductions follow the stated conventions") {
                                               {Reduce::LogSumExp, -INFINITY}};
   for (auto [r, v] : expect) {
     reduce_rows(r, x, out, ctx);
-    test::check_close(test::to_doubles(out, ctx), {v, v, v}, 0, 0, std::string("rows of length 0: ") + reduce_name(r));
+    test::check_close(test::to_doubles(out, ctx), {v, v, v}, 0, 0,
+                      std::string("rows of length 0: ") + reduce_name(r));
   }
   Tensor tall = Tensor::empty(Shape{0, 2}, DType::F64, ctx), cols = Tensor::empty(Shape{2}, DType::F64, ctx);
   for (auto [r, v] : expect) {
     if (r == Reduce::LogSumExp) continue;
     reduce_cols(r, tall, cols, ctx);
-    test::check_close(test::to_doubles(cols, ctx), {v, v}, 0, 0, std::string("columns of length 0: ") + reduce_name(r));
+    test::check_close(test::to_doubles(cols, ctx), {v, v}, 0, 0,
+                      std::string("columns of length 0: ") + reduce_name(r));
   }
   Tensor none = Tensor::empty(Shape{0}, DType::F64, ctx);
   reduce_rows(Reduce::Sum, tall, none, ctx);  // zero rows: nothing to do, no error
@@ -124,12 +131,12 @@ NSAMP_DEVICE_TEST("reduce: log-sum-exp is stable at huge magnitudes and exact fo
       const double ninf = -INFINITY;
       std::vector<double> v(static_cast<std::size_t>(6 * C), 0.0);
       for (std::int64_t c = 0; c < C; ++c) {
-        v[0 * C + c] = ninf;                             // all -inf
-        v[1 * C + c] = c == 1 ? 3.0 : ninf;              // one finite value among -inf
-        v[2 * C + c] = c == 0 ? INFINITY : 1.0;          // +inf
-        v[3 * C + c] = c == C - 1 ? NAN : 1.0;           // NaN
-        v[4 * C + c] = 1e4 + double(c % 3);              // exp would overflow without the max shift
-        v[5 * C + c] = -1e4 - double(c % 3);             // exp would underflow to 0 everywhere
+        v[0 * C + c] = ninf;                     // all -inf
+        v[1 * C + c] = c == 1 ? 3.0 : ninf;      // one finite value among -inf
+        v[2 * C + c] = c == 0 ? INFINITY : 1.0;  // +inf
+        v[3 * C + c] = c == C - 1 ? NAN : 1.0;   // NaN
+        v[4 * C + c] = 1e4 + double(c % 3);      // exp would overflow without the max shift
+        v[5 * C + c] = -1e4 - double(c % 3);     // exp would underflow to 0 everywhere
       }
       double s4 = 0, s5 = 0;
       for (std::int64_t c = 0; c < C; ++c) {
@@ -157,23 +164,26 @@ NSAMP_DEVICE_TEST("softmax: rows sum to one and match float64 - including huge a
       const std::string what = "softmax C=" + std::to_string(C) + " " + dtype_name(dt);
       Tensor x_host = test::randn(Shape{9, C}, dt, Device::cpu(), ctx, 40 + C, 5.0);
       std::vector<double> xv = test::to_doubles(x_host, ctx);
-      xv[0] = 1e4;                          // dominant entry far beyond exp's range
-      if (C > 1) xv[C + 1] = -INFINITY;     // an impossible entry gets probability 0
+      xv[0] = 1e4;                       // dominant entry far beyond exp's range
+      if (C > 1) xv[C + 1] = -INFINITY;  // an impossible entry gets probability 0
       for (std::int64_t c = 0; c < C; ++c) xv[2 * C + c] = -INFINITY;  // no distribution: NaN row
       x_host = test::from_doubles(xv, Shape{9, C}, dt, Device::cpu(), ctx);
       xv = test::to_doubles(x_host, ctx);
       std::vector<double> ref(xv.size());
       for (std::int64_t r = 0; r < 9; ++r) {
-        const double l = ref_reduce(Reduce::LogSumExp, std::vector<double>(xv.begin() + r * C, xv.begin() + (r + 1) * C));
-        for (std::int64_t c = 0; c < C; ++c) ref[r * C + c] = std::isinf(l) ? NAN : std::exp(xv[r * C + c] - l);
+        const double l =
+            ref_reduce(Reduce::LogSumExp, std::vector<double>(xv.begin() + r * C, xv.begin() + (r + 1) * C));
+        for (std::int64_t c = 0; c < C; ++c)
+          ref[r * C + c] = std::isinf(l) ? NAN : std::exp(xv[r * C + c] - l);
       }
-      test::check_backend(dev,
-                          [&](Device d) {
-                            Tensor x = x_host.to(d, ctx), y = Tensor::empty(x.shape(), dt, d, ctx);
-                            row_softmax(x, y, ctx);
-                            return test::to_doubles(y, ctx);
-                          },
-                          ref, dt == DType::F32 ? 2e-5 : 1e-12, dt == DType::F32 ? 1e-7 : 1e-15, what);
+      test::check_backend(
+          dev,
+          [&](Device d) {
+            Tensor x = x_host.to(d, ctx), y = Tensor::empty(x.shape(), dt, d, ctx);
+            row_softmax(x, y, ctx);
+            return test::to_doubles(y, ctx);
+          },
+          ref, dt == DType::F32 ? 2e-5 : 1e-12, dt == DType::F32 ? 1e-7 : 1e-15, what);
       // In place.
       Tensor x = x_host.to(dev, ctx);
       row_softmax(x, x, ctx);
@@ -194,7 +204,9 @@ NSAMP_DEVICE_TEST("reduce: argument errors name the op and the tensors") {
   CHECK_THROWS_WITH_AS(row_sum(x, wrong, ctx), doctest::Contains("reduce_rows(sum): out float32[5]"), Error);
   Tensor cols = Tensor::empty(Shape{4}, DType::F32, ctx);
   CHECK_THROWS_WITH_AS(col_mean(x, cols, ctx), doctest::Contains("one value per column"), Error);
-  CHECK_THROWS_WITH_AS(reduce_cols(Reduce::LogSumExp, x, wrong, ctx), doctest::Contains("not offered per column"), Error);
+  CHECK_THROWS_WITH_AS(reduce_cols(Reduce::LogSumExp, x, wrong, ctx),
+                       doctest::Contains("not offered per column"), Error);
   Tensor y = Tensor::empty(Shape{5, 4}, DType::F32, ctx);
-  CHECK_THROWS_WITH_AS(row_softmax(x, y, ctx), doctest::Contains("row_softmax: x must have shape [5, 4]"), Error);
+  CHECK_THROWS_WITH_AS(row_softmax(x, y, ctx), doctest::Contains("row_softmax: x must have shape [5, 4]"),
+                       Error);
 }

@@ -14,9 +14,9 @@
 
 // NSAMP_DEVICE_TEST("name") { ... uses `dev` ... } registers the body twice: "cpu: name" in suite cpu with
 // dev = CPU, and "gpu: name" in suite gpu with dev = cuda:0.
-#define NSAMP_DEVICE_TEST_IMPL(fn, name)                                               \
-  static void fn(::nsamp::Device dev);                                                 \
-  TEST_CASE("cpu: " name* doctest::test_suite("cpu")) { fn(::nsamp::Device::cpu()); }  \
+#define NSAMP_DEVICE_TEST_IMPL(fn, name)                                                \
+  static void fn(::nsamp::Device dev);                                                  \
+  TEST_CASE("cpu: " name* doctest::test_suite("cpu")) { fn(::nsamp::Device::cpu()); }   \
   TEST_CASE("gpu: " name* doctest::test_suite("gpu")) { fn(::nsamp::Device::cuda(0)); } \
   static void fn([[maybe_unused]] ::nsamp::Device dev)
 #define NSAMP_DEVICE_TEST(name) NSAMP_DEVICE_TEST_IMPL(DOCTEST_ANONYMOUS(nsamp_device_test_), name)
@@ -24,15 +24,16 @@
 namespace nsamp::test {
 
 // Seeded random input made on the host (so CPU and GPU runs see identical values), then copied to `dev`.
-inline Tensor randn(const Shape& shape, DType dtype, Device dev, Context& ctx, std::uint64_t seed, double scale = 1.0,
-                    double shift = 0.0) {
+inline Tensor randn(const Shape& shape, DType dtype, Device dev, Context& ctx, std::uint64_t seed,
+                    double scale = 1.0, double shift = 0.0) {
   Context host(Device::cpu(), seed);
   Tensor t = Tensor::empty(shape, dtype, Device::cpu(), host);
   fill_normal(t, host, shift, scale);
   return t.to(dev, ctx);
 }
 
-inline Tensor from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype, Device dev, Context& ctx) {
+inline Tensor from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype, Device dev,
+                           Context& ctx) {
   if (dtype == DType::F64) return Tensor::from_vector(v, shape, dev, ctx);
   return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape, dev, ctx);
 }
@@ -45,9 +46,10 @@ inline std::vector<double> to_doubles(const Tensor& t, Context& ctx) {
 
 // Passes when |got - ref| <= atol + rtol * |ref| elementwise, with NaN matching NaN and infinities matching
 // exactly. Reports the count and the worst element.
-inline void check_close(const std::vector<double>& got, const std::vector<double>& ref, double rtol, double atol,
-                        const std::string& what) {
-  REQUIRE_MESSAGE(got.size() == ref.size(), what << ": size " << got.size() << " vs reference " << ref.size());
+inline void check_close(const std::vector<double>& got, const std::vector<double>& ref, double rtol,
+                        double atol, const std::string& what) {
+  REQUIRE_MESSAGE(got.size() == ref.size(),
+                  what << ": size " << got.size() << " vs reference " << ref.size());
   std::size_t bad = 0, worst = 0;
   double worst_excess = -1;
   for (std::size_t i = 0; i < got.size(); ++i) {

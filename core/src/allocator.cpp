@@ -3,9 +3,9 @@
 #include <cstdlib>
 #include <new>
 
+#include "cuda_runtime_internal.h"
 #include "nsamp/core/config.h"
 #include "nsamp/core/error.h"
-#include "cuda_runtime_internal.h"
 
 namespace nsamp {
 
@@ -28,8 +28,8 @@ CachingAllocator::CachingAllocator(Device device, SystemAlloc sys_alloc, SystemF
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mu_);
   release_cache_locked();
-  // Live blocks at destruction mean a tensor outlived its allocator's owners; tensors hold a shared_ptr to the
-  // allocator, so this only happens through misuse of raw allocate(). Free them rather than leak.
+  // Live blocks at destruction mean a tensor outlived its allocator's owners; tensors hold a shared_ptr to
+  // the allocator, so this only happens through misuse of raw allocate(). Free them rather than leak.
   for (auto& [ptr, size] : live_blocks_) sys_free_(ptr, device_.index);
 }
 
@@ -71,7 +71,8 @@ void CachingAllocator::deallocate(void* ptr) {
   if (!ptr) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = live_blocks_.find(ptr);
-  NSAMP_CHECK(it != live_blocks_.end(), "allocator(", device_.str(), "): deallocate of a pointer it does not own");
+  NSAMP_CHECK(it != live_blocks_.end(), "allocator(", device_.str(),
+              "): deallocate of a pointer it does not own");
   const std::size_t size = it->second;
   live_blocks_.erase(it);
   stats_.bytes_in_use -= size;
@@ -107,7 +108,8 @@ std::shared_ptr<Allocator> make_caching_allocator(Device device) {
   if constexpr (kCudaBuilt) {
     return std::make_shared<CachingAllocator>(device, &detail::cuda_malloc_or_null, &detail::cuda_free);
   }
-  NSAMP_FAIL("allocator: cannot allocate on ", device.str(), ": nsamp was built without CUDA (NSAMP_CUDA=OFF)");
+  NSAMP_FAIL("allocator: cannot allocate on ", device.str(),
+             ": nsamp was built without CUDA (NSAMP_CUDA=OFF)");
 }
 
 }  // namespace nsamp

@@ -1,16 +1,19 @@
 #include "nsamp/core/context.h"
 
+#include "cuda_runtime_internal.h"
 #include "nsamp/core/config.h"
 #include "nsamp/core/device.h"
 #include "nsamp/core/error.h"
-#include "cuda_runtime_internal.h"
 
 namespace nsamp {
 
 Context::Context(Device device, std::uint64_t seed) : Context(ContextOptions{device, seed, nullptr, false}) {}
 
 Context::Context(const ContextOptions& o)
-    : device_(o.device), seed_(o.seed), allow_tf32_(o.allow_tf32), host_alloc_(make_caching_allocator(Device::cpu())) {
+    : device_(o.device),
+      seed_(o.seed),
+      allow_tf32_(o.allow_tf32),
+      host_alloc_(make_caching_allocator(Device::cpu())) {
   if (device_.is_cpu()) {
     NSAMP_CHECK(o.stream == nullptr, "Context: a CUDA stream was given for a CPU context");
     device_alloc_ = host_alloc_;
@@ -18,8 +21,8 @@ Context::Context(const ContextOptions& o)
   }
   if constexpr (kCudaBuilt) {
     const int n = cuda_device_count();
-    NSAMP_CHECK(device_.index >= 0 && device_.index < n, "Context: ", device_.str(), " is not available (",
-                n, " CUDA device", n == 1 ? "" : "s", " visible)");
+    NSAMP_CHECK(device_.index >= 0 && device_.index < n, "Context: ", device_.str(), " is not available (", n,
+                " CUDA device", n == 1 ? "" : "s", " visible)");
     detail::cuda_set_device(device_.index);
     device_alloc_ = make_caching_allocator(device_);
     if (o.stream) {

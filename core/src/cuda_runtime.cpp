@@ -40,7 +40,8 @@ void* cuda_malloc_or_null(std::size_t bytes, int device_index) {
     (void)cudaGetLastError();
     return nullptr;
   }
-  NSAMP_CUDA_CHECK(err, "allocate " + std::to_string(bytes) + " bytes on cuda:" + std::to_string(device_index));
+  NSAMP_CUDA_CHECK(err,
+                   "allocate " + std::to_string(bytes) + " bytes on cuda:" + std::to_string(device_index));
   return p;
 }
 
@@ -60,7 +61,9 @@ void cuda_stream_destroy(CUstream_st* s) {
   if (s && cudaStreamDestroy(s) != cudaSuccess) (void)cudaGetLastError();
 }
 
-void cuda_stream_synchronize(CUstream_st* s, const char* what) { NSAMP_CUDA_CHECK(cudaStreamSynchronize(s), what); }
+void cuda_stream_synchronize(CUstream_st* s, const char* what) {
+  NSAMP_CUDA_CHECK(cudaStreamSynchronize(s), what);
+}
 
 cublasContext* cublas_create(CUstream_st* s, bool allow_tf32) {
   cublasHandle_t h = nullptr;
@@ -75,7 +78,8 @@ void cublas_destroy(cublasContext* h) {
   if (h) (void)cublasDestroy(h);
 }
 
-void cuda_memcpy(void* dst, bool dst_host, const void* src, bool src_host, std::size_t bytes, CUstream_st* s) {
+void cuda_memcpy(void* dst, bool dst_host, const void* src, bool src_host, std::size_t bytes,
+                 CUstream_st* s) {
   if (bytes == 0) return;
   const cudaMemcpyKind kind = dst_host ? (src_host ? cudaMemcpyHostToHost : cudaMemcpyDeviceToHost)
                                        : (src_host ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToDevice);

@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <limits>
 
+#include "cuda_runtime_internal.h"
 #include "nsamp/core/config.h"
 #include "nsamp/core/error.h"
-#include "cuda_runtime_internal.h"
 
 namespace nsamp {
 

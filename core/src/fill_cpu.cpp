@@ -8,7 +8,8 @@ namespace nsamp {
 namespace {
 
 template <class T>
-void random_cpu(T* out, std::int64_t n, detail::FillKind kind, std::uint64_t seed, std::uint64_t offset, T a, T b) {
+void random_cpu(T* out, std::int64_t n, detail::FillKind kind, std::uint64_t seed, std::uint64_t offset, T a,
+                T b) {
   constexpr int kPer = philox::values_per_counter<T>();
   const std::int64_t blocks = (n + kPer - 1) / kPer;
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
@@ -22,8 +23,8 @@ void random_cpu(T* out, std::int64_t n, detail::FillKind kind, std::uint64_t see
   }
 }
 
-void fill_random(Tensor& t, detail::FillKind kind, std::uint64_t seed, std::uint64_t offset, double a, double b,
-                 Context& ctx, const char* op) {
+void fill_random(Tensor& t, detail::FillKind kind, std::uint64_t seed, std::uint64_t offset, double a,
+                 double b, Context& ctx, const char* op) {
   check_defined(op, t, "t");
   if (t.numel() == 0) return;
   if (t.device().is_cpu()) {
@@ -41,9 +42,11 @@ std::uint64_t rng_counters(std::int64_t numel, DType dtype) {
   return static_cast<std::uint64_t>((numel + per - 1) / per);
 }
 
-void detail::fill_random_cpu(Tensor& t, FillKind kind, std::uint64_t seed, std::uint64_t offset, double a, double b) {
+void detail::fill_random_cpu(Tensor& t, FillKind kind, std::uint64_t seed, std::uint64_t offset, double a,
+                             double b) {
   if (t.dtype() == DType::F32)
-    random_cpu<float>(t.data<float>(), t.numel(), kind, seed, offset, static_cast<float>(a), static_cast<float>(b));
+    random_cpu<float>(t.data<float>(), t.numel(), kind, seed, offset, static_cast<float>(a),
+                      static_cast<float>(b));
   else
     random_cpu<double>(t.data<double>(), t.numel(), kind, seed, offset, a, b);
 }
@@ -79,12 +82,14 @@ void fill_normal(Tensor& t, Context& ctx, double mean, double stddev) {
   fill_normal_at(t, ctx.seed(), offset, ctx, mean, stddev);
 }
 
-void fill_uniform_at(Tensor& t, std::uint64_t seed, std::uint64_t offset, Context& ctx, double low, double high) {
+void fill_uniform_at(Tensor& t, std::uint64_t seed, std::uint64_t offset, Context& ctx, double low,
+                     double high) {
   NSAMP_CHECK(low <= high, "fill_uniform: low ", low, " > high ", high);
   fill_random(t, detail::FillKind::Uniform, seed, offset, high - low, low, ctx, "fill_uniform");
 }
 
-void fill_normal_at(Tensor& t, std::uint64_t seed, std::uint64_t offset, Context& ctx, double mean, double stddev) {
+void fill_normal_at(Tensor& t, std::uint64_t seed, std::uint64_t offset, Context& ctx, double mean,
+                    double stddev) {
   NSAMP_CHECK(stddev >= 0, "fill_normal: negative standard deviation ", stddev);
   fill_random(t, detail::FillKind::Normal, seed, offset, stddev, mean, ctx, "fill_normal");
 }

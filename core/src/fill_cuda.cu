@@ -47,10 +47,11 @@ void fill_random_cuda(Tensor& t, FillKind kind, std::uint64_t seed, std::uint64_
   const bool normal = kind == FillKind::Normal;
   cudaStream_t s = ctx.stream();
   if (t.dtype() == DType::F32) {
-    random_kernel<float><<<grid_for((n + 3) / 4), kThreads, 0, s>>>(t.data<float>(), n, normal, seed, offset,
-                                                                    static_cast<float>(a), static_cast<float>(b));
+    random_kernel<float><<<grid_for((n + 3) / 4), kThreads, 0, s>>>(
+        t.data<float>(), n, normal, seed, offset, static_cast<float>(a), static_cast<float>(b));
   } else {
-    random_kernel<double><<<grid_for((n + 1) / 2), kThreads, 0, s>>>(t.data<double>(), n, normal, seed, offset, a, b);
+    random_kernel<double>
+        <<<grid_for((n + 1) / 2), kThreads, 0, s>>>(t.data<double>(), n, normal, seed, offset, a, b);
   }
   NSAMP_CUDA_CHECK_LAUNCH("fill_random " + t.desc());
 }

@@ -16,7 +16,8 @@ constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicLen = 6;
 constexpr std::size_t kMaxHeaderLen = std::size_t(1) << 20;  // a sane bound; real headers are < 200 bytes
 
-// A tiny parser for the header's Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
+// A tiny parser for the header's Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (3,
+// 4), }
 class HeaderParser {
  public:
   HeaderParser(const std::string& text, const std::string& name) : s_(text), name_(name) {}
@@ -58,7 +59,8 @@ class HeaderParser {
     }
     skip_ws();
     if (pos_ != s_.size()) fail("unexpected text after the header dictionary");
-    if (!have_descr || !have_fortran || !have_shape) fail("header lacks one of 'descr', 'fortran_order', 'shape'");
+    if (!have_descr || !have_fortran || !have_shape)
+      fail("header lacks one of 'descr', 'fortran_order', 'shape'");
   }
 
  private:
@@ -67,7 +69,8 @@ class HeaderParser {
   }
   char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   void skip_ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+      ++pos_;
   }
   void expect(char c) {
     if (peek() != c) fail(std::string("expected '") + c + "'");
@@ -140,12 +143,14 @@ NpyHeader parse_npy_header(const char* bytes, std::size_t size, const std::strin
   NSAMP_CHECK(size >= kMagicLen + 2 && std::memcmp(bytes, kMagic, kMagicLen) == 0, "read_npy(", name,
               "): not a .npy file (missing the \\x93NUMPY magic)");
   const int major = u[6];
-  NSAMP_CHECK(major >= 1 && major <= 3, "read_npy(", name, "): unsupported format version ", major, ".", int(u[7]));
+  NSAMP_CHECK(major >= 1 && major <= 3, "read_npy(", name, "): unsupported format version ", major, ".",
+              int(u[7]));
   const std::size_t len_bytes = major == 1 ? 2 : 4;
   NSAMP_CHECK(size >= 8 + len_bytes, "read_npy(", name, "): file truncated inside the header");
   const std::size_t header_len = read_le(u + 8, static_cast<int>(len_bytes));
   const std::size_t header_start = 8 + len_bytes;
-  NSAMP_CHECK(header_len <= kMaxHeaderLen, "read_npy(", name, "): header length ", header_len, " is implausible");
+  NSAMP_CHECK(header_len <= kMaxHeaderLen, "read_npy(", name, "): header length ", header_len,
+              " is implausible");
   NSAMP_CHECK(size >= header_start + header_len, "read_npy(", name, "): file truncated inside the header (",
               size, " bytes, header claims ", header_start + header_len, ")");
   const std::string text(bytes + header_start, header_len);
@@ -161,9 +166,11 @@ NpyHeader parse_npy_header(const char* bytes, std::size_t size, const std::strin
   } else if (descr == "<f8") {
     h.dtype = DType::F64;
   } else if (descr == ">f4" || descr == ">f8") {
-    NSAMP_FAIL("read_npy(", name, "): big-endian data ('", descr, "') is not supported; save as little-endian");
+    NSAMP_FAIL("read_npy(", name, "): big-endian data ('", descr,
+               "') is not supported; save as little-endian");
   } else {
-    NSAMP_FAIL("read_npy(", name, "): dtype '", descr, "' is not supported (need float32 '<f4' or float64 '<f8')");
+    NSAMP_FAIL("read_npy(", name, "): dtype '", descr,
+               "' is not supported (need float32 '<f4' or float64 '<f8')");
   }
   NSAMP_CHECK(!fortran, "read_npy(", name, "): Fortran-order arrays are not supported; save with C order");
   NSAMP_CHECK(!dims.empty() && dims.size() <= static_cast<std::size_t>(Shape::kMaxRank), "read_npy(", name,
@@ -180,8 +187,8 @@ NpyHeader parse_npy_header(const char* bytes, std::size_t size, const std::strin
   const std::size_t have = size - h.data_offset;
   NSAMP_CHECK(have >= need, "read_npy(", name, "): data truncated: shape ", h.shape.str(), " of ",
               dtype_name(h.dtype), " needs ", need, " bytes, the file holds ", have);
-  NSAMP_CHECK(have == need, "read_npy(", name, "): ", have - need, " unexpected bytes after the data of shape ",
-              h.shape.str());
+  NSAMP_CHECK(have == need, "read_npy(", name, "): ", have - need,
+              " unexpected bytes after the data of shape ", h.shape.str());
   return h;
 }
 
@@ -214,10 +221,12 @@ Tensor read_npy(const std::string& path, Context& ctx, std::optional<DType> as) 
 
 void write_npy(const std::string& path, const Tensor& t) {
   check_defined("write_npy", t, "tensor");
-  NSAMP_CHECK(t.device().is_cpu(), "write_npy(", path, "): ", t.desc(), " is not in host memory; copy it with .to(Device::cpu(), ctx) first");
+  NSAMP_CHECK(t.device().is_cpu(), "write_npy(", path, "): ", t.desc(),
+              " is not in host memory; copy it with .to(Device::cpu(), ctx) first");
   NSAMP_CHECK(t.rank() >= 1, "write_npy(", path, "): rank-0 tensors are not written; reshape to [1]");
   std::string dims;
-  for (int i = 0; i < t.rank(); ++i) dims += std::to_string(t.dim(i)) + (t.rank() == 1 || i + 1 < t.rank() ? "," : "");
+  for (int i = 0; i < t.rank(); ++i)
+    dims += std::to_string(t.dim(i)) + (t.rank() == 1 || i + 1 < t.rank() ? "," : "");
   std::string header = std::string("{'descr': '") + (t.dtype() == DType::F32 ? "<f4" : "<f8") +
                        "', 'fortran_order': False, 'shape': (" + dims + "), }";
   // Pad so that the data starts on a 64-byte boundary, header ending in '\n' (format 1.0).
@@ -230,11 +239,20 @@ void write_npy(const std::string& path, const Tensor& t) {
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     NSAMP_CHECK(f.good(), "write_npy(", path, "): cannot create ", tmp, ": ", std::strerror(errno));
-    const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<unsigned char>(header.size() & 0xff),
+    const unsigned char pre[10] = {0x93,
+                                   'N',
+                                   'U',
+                                   'M',
+                                   'P',
+                                   'Y',
+                                   1,
+                                   0,
+                                   static_cast<unsigned char>(header.size() & 0xff),
                                    static_cast<unsigned char>(header.size() >> 8)};
     f.write(reinterpret_cast<const char*>(pre), sizeof(pre));
     f.write(header.data(), static_cast<std::streamsize>(header.size()));
-    if (t.numel() > 0) f.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
+    if (t.numel() > 0)
+      f.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
     f.flush();
     if (!f.good()) {
       std::remove(tmp.c_str());

@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "nsamp/core/config.h"
 #include "cuda_runtime_internal.h"
+#include "nsamp/core/config.h"
 
 namespace nsamp {
 
@@ -14,7 +14,9 @@ Storage::Storage(std::shared_ptr<Allocator> allocator, std::size_t bytes)
 
 Storage::~Storage() { allocator_->deallocate(data_); }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Context& ctx) { return empty(shape, dtype, ctx.device(), ctx); }
+Tensor Tensor::empty(const Shape& shape, DType dtype, Context& ctx) {
+  return empty(shape, dtype, ctx.device(), ctx);
+}
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Context& ctx) {
   Tensor t;
@@ -24,7 +26,9 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Context& ct
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype, Context& ctx) { return zeros(shape, dtype, ctx.device(), ctx); }
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Context& ctx) {
+  return zeros(shape, dtype, ctx.device(), ctx);
+}
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device, Context& ctx) {
   Tensor t = empty(shape, dtype, device, ctx);
@@ -34,8 +38,8 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device, Context& ct
 
 template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Device device, Context& ctx) {
-  NSAMP_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), "Tensor::from_vector: ", values.size(),
-              " values for shape ", shape.str());
+  NSAMP_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(),
+              "Tensor::from_vector: ", values.size(), " values for shape ", shape.str());
   Tensor t = empty(shape, dtype_of<T>(), device, ctx);
   if (device.is_cpu()) {
     if (!values.empty()) std::memcpy(t.raw_data(), values.data(), t.nbytes());
@@ -113,7 +117,8 @@ void copy(const Tensor& src, Tensor& dst, Context& ctx) {
   check_defined("copy", src, "src");
   check_defined("copy", dst, "dst");
   check_same_dtype("copy", src, dst);
-  NSAMP_CHECK(src.numel() == dst.numel(), "copy: element counts differ: src ", src.desc(), ", dst ", dst.desc());
+  NSAMP_CHECK(src.numel() == dst.numel(), "copy: element counts differ: src ", src.desc(), ", dst ",
+              dst.desc());
   if (src.numel() == 0 || src.raw_data() == dst.raw_data()) return;
   const bool src_host = src.device().is_cpu(), dst_host = dst.device().is_cpu();
   if (src_host && dst_host) {
@@ -122,7 +127,8 @@ void copy(const Tensor& src, Tensor& dst, Context& ctx) {
   }
   if (!src_host) check_on_context("copy", src, ctx);
   if (!dst_host) check_on_context("copy", dst, ctx);
-  if constexpr (kCudaBuilt) detail::cuda_memcpy(dst.raw_data(), dst_host, src.raw_data(), src_host, src.nbytes(), ctx.stream());
+  if constexpr (kCudaBuilt)
+    detail::cuda_memcpy(dst.raw_data(), dst_host, src.raw_data(), src_host, src.nbytes(), ctx.stream());
 }
 
 void zero(Tensor& t, Context& ctx) {
@@ -149,8 +155,8 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 void check_on_context(const char* op, const Tensor& t, const Context& ctx) {
-  NSAMP_CHECK(t.device().is_cpu() || t.device() == ctx.device(), op, ": ", t.desc(), " is not on the context's device ",
-              ctx.device().str());
+  NSAMP_CHECK(t.device().is_cpu() || t.device() == ctx.device(), op, ": ", t.desc(),
+              " is not on the context's device ", ctx.device().str());
 }
 
 }  // namespace nsamp

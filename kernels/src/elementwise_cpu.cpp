@@ -22,8 +22,8 @@ BroadcastStrides broadcast_strides(const char* op, const Tensor& x, const char* 
 }
 
 template <class T>
-void binary_cpu(BinaryOp op, const T* a, BroadcastStrides sa, const T* b, BroadcastStrides sb, T* out, std::int64_t R,
-                std::int64_t C) {
+void binary_cpu(BinaryOp op, const T* a, BroadcastStrides sa, const T* b, BroadcastStrides sb, T* out,
+                std::int64_t R, std::int64_t C) {
 #pragma omp parallel for schedule(static) if (R * C > kParallelMin)
   for (std::int64_t r = 0; r < R; ++r) {
     const T* ar = a + r * sa.row;
@@ -43,28 +43,39 @@ void map_cpu(std::int64_t n, F f) {
 
 const char* binary_op_name(BinaryOp op) {
   switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    default: return "div";
+    case BinaryOp::Add:
+      return "add";
+    case BinaryOp::Sub:
+      return "sub";
+    case BinaryOp::Mul:
+      return "mul";
+    default:
+      return "div";
   }
 }
 
 const char* activation_name(Activation act) {
   switch (act) {
-    case Activation::Identity: return "identity";
-    case Activation::ReLU: return "relu";
-    case Activation::SiLU: return "silu";
-    case Activation::GELU: return "gelu";
-    case Activation::Tanh: return "tanh";
-    case Activation::Sigmoid: return "sigmoid";
-    default: return "softplus";
+    case Activation::Identity:
+      return "identity";
+    case Activation::ReLU:
+      return "relu";
+    case Activation::SiLU:
+      return "silu";
+    case Activation::GELU:
+      return "gelu";
+    case Activation::Tanh:
+      return "tanh";
+    case Activation::Sigmoid:
+      return "sigmoid";
+    default:
+      return "softplus";
   }
 }
 
 Activation parse_activation(const std::string& name) {
-  for (Activation a : {Activation::Identity, Activation::ReLU, Activation::SiLU, Activation::GELU, Activation::Tanh,
-                       Activation::Sigmoid, Activation::Softplus})
+  for (Activation a : {Activation::Identity, Activation::ReLU, Activation::SiLU, Activation::GELU,
+                       Activation::Tanh, Activation::Sigmoid, Activation::Softplus})
     if (name == activation_name(a)) return a;
   NSAMP_FAIL("activation: unknown name '", name, "' (identity, relu, silu, gelu, tanh, sigmoid, softplus)");
 }
@@ -121,7 +132,8 @@ void activation_forward(Activation act, const Tensor& x, Tensor& y, Context& ctx
     run(y.data<double>(), x.data<double>());
 }
 
-void activation_backward(Activation act, const Tensor& x, const Tensor& grad_y, Tensor& grad_x, Context& ctx) {
+void activation_backward(Activation act, const Tensor& x, const Tensor& grad_y, Tensor& grad_x,
+                         Context& ctx) {
   check_operands("activation_backward", ctx, {{"grad_x", &grad_x}, {"x", &x}, {"grad_y", &grad_y}});
   check_shape("activation_backward", x, "x", grad_x.shape());
   check_shape("activation_backward", grad_y, "grad_y", grad_x.shape());

@@ -39,8 +39,8 @@ void gemm_cpu(const Tensor& A, bool ta, const Tensor& B, bool tb, Tensor& C, dou
 void gemm(const Tensor& A, bool trans_a, const Tensor& B, bool trans_b, Tensor& C, double alpha, double beta,
           Context& ctx) {
   check_operands("gemm", ctx, {{"C", &C}, {"A", &A}, {"B", &B}});
-  NSAMP_CHECK(A.rank() == 2 && B.rank() == 2 && C.rank() == 2, "gemm: needs 2-D tensors, got A ", A.desc(), ", B ",
-              B.desc(), ", C ", C.desc());
+  NSAMP_CHECK(A.rank() == 2 && B.rank() == 2 && C.rank() == 2, "gemm: needs 2-D tensors, got A ", A.desc(),
+              ", B ", B.desc(), ", C ", C.desc());
   const std::int64_t M = trans_a ? A.dim(1) : A.dim(0), K = trans_a ? A.dim(0) : A.dim(1);
   const std::int64_t Kb = trans_b ? B.dim(1) : B.dim(0), N = trans_b ? B.dim(0) : B.dim(1);
   NSAMP_CHECK(K == Kb && C.dim(0) == M && C.dim(1) == N, "gemm: shapes do not agree: op(A) [", M, ", ", K,

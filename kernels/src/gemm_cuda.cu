@@ -6,10 +6,11 @@
 
 namespace nsamp::kernels::detail {
 
-void gemm_cuda(const Tensor& A, bool trans_a, const Tensor& B, bool trans_b, Tensor& C, double alpha, double beta,
-               std::int64_t M, std::int64_t N, std::int64_t K, Context& ctx) {
-  NSAMP_CHECK(M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX && A.dim(1) <= INT32_MAX && B.dim(1) <= INT32_MAX,
-              "gemm: dimensions beyond 2^31 are not supported by this cuBLAS path: A ", A.desc(), ", B ", B.desc());
+void gemm_cuda(const Tensor& A, bool trans_a, const Tensor& B, bool trans_b, Tensor& C, double alpha,
+               double beta, std::int64_t M, std::int64_t N, std::int64_t K, Context& ctx) {
+  NSAMP_CHECK(
+      M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX && A.dim(1) <= INT32_MAX && B.dim(1) <= INT32_MAX,
+      "gemm: dimensions beyond 2^31 are not supported by this cuBLAS path: A ", A.desc(), ", B ", B.desc());
   if (K == 0) {  // empty product: C = beta * C, with beta == 0 meaning write-only
     if (beta == 0.0)
       zero(C, ctx);
@@ -24,12 +25,12 @@ void gemm_cuda(const Tensor& A, bool trans_a, const Tensor& B, bool trans_b, Ten
   const int lda = static_cast<int>(B.dim(1) > 0 ? B.dim(1) : 1);
   const int ldb = static_cast<int>(A.dim(1) > 0 ? A.dim(1) : 1);
   const int ldc = static_cast<int>(N);
-  const std::string what = "gemm A " + A.desc() + (trans_a ? "^T" : "") + ", B " + B.desc() + (trans_b ? "^T" : "") +
-                           ", C " + C.desc();
+  const std::string what = "gemm A " + A.desc() + (trans_a ? "^T" : "") + ", B " + B.desc() +
+                           (trans_b ? "^T" : "") + ", C " + C.desc();
   if (C.dtype() == DType::F32) {
     const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
-    NSAMP_CUBLAS_CHECK(cublasSgemm(ctx.cublas(), op_b, op_a, m, n, k, &al, B.data<float>(), lda, A.data<float>(), ldb,
-                                   &be, C.data<float>(), ldc),
+    NSAMP_CUBLAS_CHECK(cublasSgemm(ctx.cublas(), op_b, op_a, m, n, k, &al, B.data<float>(), lda,
+                                   A.data<float>(), ldb, &be, C.data<float>(), ldc),
                        what);
   } else {
     NSAMP_CUBLAS_CHECK(cublasDgemm(ctx.cublas(), op_b, op_a, m, n, k, &alpha, B.data<double>(), lda,

@@ -16,8 +16,8 @@ void check_operands(const char* op, Context& ctx, std::initializer_list<Operand>
     }
     NSAMP_CHECK(o.tensor->dtype() == first->dtype(), op, ": dtype mismatch: ", first_name, " ", first->desc(),
                 ", ", o.name, " ", o.tensor->desc());
-    NSAMP_CHECK(o.tensor->device() == first->device(), op, ": device mismatch: ", first_name, " ", first->desc(),
-                ", ", o.name, " ", o.tensor->desc());
+    NSAMP_CHECK(o.tensor->device() == first->device(), op, ": device mismatch: ", first_name, " ",
+                first->desc(), ", ", o.name, " ", o.tensor->desc());
   }
 }
 

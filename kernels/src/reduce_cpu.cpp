@@ -1,5 +1,5 @@
-// Reduction family: checks, dispatch and CPU launchers. Accumulates in double for both dtypes, so the CPU path
-// is the accurate reference the GPU's float tree reductions are compared with.
+// Reduction family: checks, dispatch and CPU launchers. Accumulates in double for both dtypes, so the CPU
+// path is the accurate reference the GPU's float tree reductions are compared with.
 #include <type_traits>
 #include <vector>
 
@@ -66,11 +66,21 @@ void reduce_rows_typed(Reduce r, const Tensor& x, Tensor& out) {
   T* po = out.data<T>();
   const std::int64_t R = x.rows(), C = x.cols();
   switch (r) {
-    case Reduce::Sum: rows_cpu<SumAcc<double>>(px, po, R, C, false); break;
-    case Reduce::Mean: rows_cpu<SumAcc<double>>(px, po, R, C, true); break;
-    case Reduce::Max: rows_cpu<MaxAcc<double>>(px, po, R, C, false); break;
-    case Reduce::SqNorm: rows_cpu<SqSumAcc<double>>(px, po, R, C, false); break;
-    case Reduce::LogSumExp: rows_cpu<LseAcc<double>>(px, po, R, C, false); break;
+    case Reduce::Sum:
+      rows_cpu<SumAcc<double>>(px, po, R, C, false);
+      break;
+    case Reduce::Mean:
+      rows_cpu<SumAcc<double>>(px, po, R, C, true);
+      break;
+    case Reduce::Max:
+      rows_cpu<MaxAcc<double>>(px, po, R, C, false);
+      break;
+    case Reduce::SqNorm:
+      rows_cpu<SqSumAcc<double>>(px, po, R, C, false);
+      break;
+    case Reduce::LogSumExp:
+      rows_cpu<LseAcc<double>>(px, po, R, C, false);
+      break;
   }
 }
 
@@ -80,11 +90,20 @@ void reduce_cols_typed(Reduce r, const Tensor& x, Tensor& out) {
   T* po = out.data<T>();
   const std::int64_t R = x.rows(), C = x.cols();
   switch (r) {
-    case Reduce::Sum: cols_cpu<SumAcc<double>>(px, po, R, C, false); break;
-    case Reduce::Mean: cols_cpu<SumAcc<double>>(px, po, R, C, true); break;
-    case Reduce::Max: cols_cpu<MaxAcc<double>>(px, po, R, C, false); break;
-    case Reduce::SqNorm: cols_cpu<SqSumAcc<double>>(px, po, R, C, false); break;
-    case Reduce::LogSumExp: break;  // rejected by reduce_cols
+    case Reduce::Sum:
+      cols_cpu<SumAcc<double>>(px, po, R, C, false);
+      break;
+    case Reduce::Mean:
+      cols_cpu<SumAcc<double>>(px, po, R, C, true);
+      break;
+    case Reduce::Max:
+      cols_cpu<MaxAcc<double>>(px, po, R, C, false);
+      break;
+    case Reduce::SqNorm:
+      cols_cpu<SqSumAcc<double>>(px, po, R, C, false);
+      break;
+    case Reduce::LogSumExp:
+      break;  // rejected by reduce_cols
   }
 }
 
@@ -95,7 +114,8 @@ void softmax_cpu(const T* x, T* y, std::int64_t R, std::int64_t C) {
     LseAcc<double> acc = LseAcc<double>::init();
     for (std::int64_t c = 0; c < C; ++c) acc.push(static_cast<double>(x[r * C + c]));
     const double lse = acc.result();
-    for (std::int64_t c = 0; c < C; ++c) y[r * C + c] = static_cast<T>(hd::exp(static_cast<double>(x[r * C + c]) - lse));
+    for (std::int64_t c = 0; c < C; ++c)
+      y[r * C + c] = static_cast<T>(hd::exp(static_cast<double>(x[r * C + c]) - lse));
   }
 }
 
@@ -103,19 +123,24 @@ void softmax_cpu(const T* x, T* y, std::int64_t R, std::int64_t C) {
 
 const char* reduce_name(Reduce r) {
   switch (r) {
-    case Reduce::Sum: return "sum";
-    case Reduce::Mean: return "mean";
-    case Reduce::Max: return "max";
-    case Reduce::SqNorm: return "sq_norm";
-    default: return "logsumexp";
+    case Reduce::Sum:
+      return "sum";
+    case Reduce::Mean:
+      return "mean";
+    case Reduce::Max:
+      return "max";
+    case Reduce::SqNorm:
+      return "sq_norm";
+    default:
+      return "logsumexp";
   }
 }
 
 void reduce_rows(Reduce r, const Tensor& x, Tensor& out, Context& ctx) {
   const std::string op = std::string("reduce_rows(") + reduce_name(r) + ")";
   check_operands(op.c_str(), ctx, {{"out", &out}, {"x", &x}});
-  NSAMP_CHECK(out.numel() == x.rows(), op, ": out ", out.desc(), " must hold one value per row of x ", x.desc(),
-              " (", x.rows(), ")");
+  NSAMP_CHECK(out.numel() == x.rows(), op, ": out ", out.desc(), " must hold one value per row of x ",
+              x.desc(), " (", x.rows(), ")");
   NSAMP_CHECK(!out.same_storage(x), op, ": out must not share memory with x");
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
@@ -132,8 +157,8 @@ void reduce_cols(Reduce r, const Tensor& x, Tensor& out, Context& ctx) {
   const std::string op = std::string("reduce_cols(") + reduce_name(r) + ")";
   NSAMP_CHECK(r != Reduce::LogSumExp, op, ": not offered per column (transpose, or use reduce_rows)");
   check_operands(op.c_str(), ctx, {{"out", &out}, {"x", &x}});
-  NSAMP_CHECK(out.numel() == x.cols(), op, ": out ", out.desc(), " must hold one value per column of x ", x.desc(),
-              " (", x.cols(), ")");
+  NSAMP_CHECK(out.numel() == x.cols(), op, ": out ", out.desc(), " must hold one value per column of x ",
+              x.desc(), " (", x.cols(), ")");
   NSAMP_CHECK(!out.same_storage(x), op, ": out must not share memory with x");
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {

@@ -1,6 +1,6 @@
 // Reduction family: CUDA launchers. Rows: one warp per row (butterfly shuffles) for short rows, one block per
-// row (cub::BlockReduce) for long ones. Columns: 32-column tiles over row chunks, partial accumulators merged in
-// a fixed order, so results are deterministic. The accumulators are reduce.h's, shared with the CPU path.
+// row (cub::BlockReduce) for long ones. Columns: 32-column tiles over row chunks, partial accumulators merged
+// in a fixed order, so results are deterministic. The accumulators are reduce.h's, shared with the CPU path.
 #include <cub/block/block_reduce.cuh>
 
 #include "launch_cuda.cuh"
@@ -16,11 +16,17 @@ constexpr std::int64_t kWarpRowMaxCols = 1024;  // beyond this a row gets a whol
 constexpr int kRowBlock = 256;
 
 template <class T>
-__device__ SumAcc<T> shfl_xor(SumAcc<T> a, int m) { return {__shfl_xor_sync(kFull, a.s, m)}; }
+__device__ SumAcc<T> shfl_xor(SumAcc<T> a, int m) {
+  return {__shfl_xor_sync(kFull, a.s, m)};
+}
 template <class T>
-__device__ SqSumAcc<T> shfl_xor(SqSumAcc<T> a, int m) { return {__shfl_xor_sync(kFull, a.s, m)}; }
+__device__ SqSumAcc<T> shfl_xor(SqSumAcc<T> a, int m) {
+  return {__shfl_xor_sync(kFull, a.s, m)};
+}
 template <class T>
-__device__ MaxAcc<T> shfl_xor(MaxAcc<T> a, int m) { return {__shfl_xor_sync(kFull, a.m, m)}; }
+__device__ MaxAcc<T> shfl_xor(MaxAcc<T> a, int m) {
+  return {__shfl_xor_sync(kFull, a.m, m)};
+}
 template <class T>
 __device__ LseAcc<T> shfl_xor(LseAcc<T> a, int m) {
   return {__shfl_xor_sync(kFull, a.m, m), __shfl_xor_sync(kFull, a.s, m)};
@@ -43,15 +49,24 @@ struct MergeOp {
 };
 
 template <class T>
-__device__ T finish(const SumAcc<T>& a, std::int64_t n, bool mean) { return mean ? a.s / T(n) : a.s; }
+__device__ T finish(const SumAcc<T>& a, std::int64_t n, bool mean) {
+  return mean ? a.s / T(n) : a.s;
+}
 template <class T>
-__device__ T finish(const SqSumAcc<T>& a, std::int64_t, bool) { return a.s; }
+__device__ T finish(const SqSumAcc<T>& a, std::int64_t, bool) {
+  return a.s;
+}
 template <class T>
-__device__ T finish(const MaxAcc<T>& a, std::int64_t, bool) { return a.m; }
+__device__ T finish(const MaxAcc<T>& a, std::int64_t, bool) {
+  return a.m;
+}
 template <class T>
-__device__ T finish(const LseAcc<T>& a, std::int64_t, bool) { return a.result(); }
+__device__ T finish(const LseAcc<T>& a, std::int64_t, bool) {
+  return a.result();
+}
 
-// ---- rows ---------------------------------------------------------------------------------------------------
+// ---- rows
+// ---------------------------------------------------------------------------------------------------
 
 template <class Acc, class T>
 __global__ void rows_warp_kernel(const T* __restrict__ x, T* __restrict__ out, std::int64_t R, std::int64_t C,
@@ -68,8 +83,8 @@ __global__ void rows_warp_kernel(const T* __restrict__ x, T* __restrict__ out, s
 }
 
 template <class Acc, class T>
-__global__ void rows_block_kernel(const T* __restrict__ x, T* __restrict__ out, std::int64_t R, std::int64_t C,
-                                  bool mean) {
+__global__ void rows_block_kernel(const T* __restrict__ x, T* __restrict__ out, std::int64_t R,
+                                  std::int64_t C, bool mean) {
   using BlockReduce = cub::BlockReduce<Acc, kRowBlock>;
   __shared__ typename BlockReduce::TempStorage tmp;
   for (std::int64_t r = blockIdx.x; r < R; r += gridDim.x) {
@@ -111,14 +126,15 @@ __global__ void softmax_block_kernel(const T* x, T* y, std::int64_t R, std::int6
   }
 }
 
-// ---- columns ------------------------------------------------------------------------------------------------
+// ---- columns
+// ------------------------------------------------------------------------------------------------
 
 constexpr int kTileCols = 32, kTileRows = 8;
 
 // Block (32, 8) reduces rows [chunk * rows_per_chunk, ...) of 32 columns into one accumulator per column.
 template <class Acc, class T>
-__global__ void cols_partial_kernel(const T* __restrict__ x, Acc* __restrict__ part, std::int64_t R, std::int64_t C,
-                                    std::int64_t rows_per_chunk) {
+__global__ void cols_partial_kernel(const T* __restrict__ x, Acc* __restrict__ part, std::int64_t R,
+                                    std::int64_t C, std::int64_t rows_per_chunk) {
   __shared__ Acc tile[kTileRows][kTileCols + 1];
   const std::int64_t c = blockIdx.x * std::int64_t(kTileCols) + threadIdx.x;
   const std::int64_t r0 = blockIdx.y * rows_per_chunk;
@@ -148,7 +164,8 @@ template <class Acc, class T>
 void rows_launch(const Tensor& x, Tensor& out, bool mean, Context& ctx) {
   const std::int64_t R = x.rows(), C = x.cols();
   if (C <= kWarpRowMaxCols) {
-    rows_warp_kernel<Acc, T><<<grid_for(R * 32), kThreads, 0, ctx.stream()>>>(x.data<T>(), out.data<T>(), R, C, mean);
+    rows_warp_kernel<Acc, T>
+        <<<grid_for(R * 32), kThreads, 0, ctx.stream()>>>(x.data<T>(), out.data<T>(), R, C, mean);
   } else {
     rows_block_kernel<Acc, T><<<grid_for(R * kRowBlock, kRowBlock), kRowBlock, 0, ctx.stream()>>>(
         x.data<T>(), out.data<T>(), R, C, mean);
@@ -172,31 +189,51 @@ void cols_launch(const Tensor& x, Tensor& out, bool mean, Context& ctx) {
   Tensor ws = Tensor::empty(Shape{(ws_bytes + 7) / 8}, DType::F64, ctx);
   Acc* part = static_cast<Acc*>(ws.raw_data());
   const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(chunks));
-  cols_partial_kernel<Acc, T><<<grid, dim3(kTileCols, kTileRows), 0, ctx.stream()>>>(x.data<T>(), part, R, C,
-                                                                                     rows_per_chunk);
+  cols_partial_kernel<Acc, T>
+      <<<grid, dim3(kTileCols, kTileRows), 0, ctx.stream()>>>(x.data<T>(), part, R, C, rows_per_chunk);
   NSAMP_CUDA_CHECK_LAUNCH("reduce_cols partial " + x.desc());
-  cols_finish_kernel<Acc, T><<<grid_for(C), kThreads, 0, ctx.stream()>>>(part, out.data<T>(), chunks, R, C, mean);
+  cols_finish_kernel<Acc, T>
+      <<<grid_for(C), kThreads, 0, ctx.stream()>>>(part, out.data<T>(), chunks, R, C, mean);
 }
 
 template <class T>
 void reduce_rows_typed(Reduce r, const Tensor& x, Tensor& out, Context& ctx) {
   switch (r) {
-    case Reduce::Sum: rows_launch<SumAcc<T>, T>(x, out, false, ctx); break;
-    case Reduce::Mean: rows_launch<SumAcc<T>, T>(x, out, true, ctx); break;
-    case Reduce::Max: rows_launch<MaxAcc<T>, T>(x, out, false, ctx); break;
-    case Reduce::SqNorm: rows_launch<SqSumAcc<T>, T>(x, out, false, ctx); break;
-    case Reduce::LogSumExp: rows_launch<LseAcc<T>, T>(x, out, false, ctx); break;
+    case Reduce::Sum:
+      rows_launch<SumAcc<T>, T>(x, out, false, ctx);
+      break;
+    case Reduce::Mean:
+      rows_launch<SumAcc<T>, T>(x, out, true, ctx);
+      break;
+    case Reduce::Max:
+      rows_launch<MaxAcc<T>, T>(x, out, false, ctx);
+      break;
+    case Reduce::SqNorm:
+      rows_launch<SqSumAcc<T>, T>(x, out, false, ctx);
+      break;
+    case Reduce::LogSumExp:
+      rows_launch<LseAcc<T>, T>(x, out, false, ctx);
+      break;
   }
 }
 
 template <class T>
 void reduce_cols_typed(Reduce r, const Tensor& x, Tensor& out, Context& ctx) {
   switch (r) {
-    case Reduce::Sum: cols_launch<SumAcc<T>, T>(x, out, false, ctx); break;
-    case Reduce::Mean: cols_launch<SumAcc<T>, T>(x, out, true, ctx); break;
-    case Reduce::Max: cols_launch<MaxAcc<T>, T>(x, out, false, ctx); break;
-    case Reduce::SqNorm: cols_launch<SqSumAcc<T>, T>(x, out, false, ctx); break;
-    case Reduce::LogSumExp: break;  // rejected by reduce_cols
+    case Reduce::Sum:
+      cols_launch<SumAcc<T>, T>(x, out, false, ctx);
+      break;
+    case Reduce::Mean:
+      cols_launch<SumAcc<T>, T>(x, out, true, ctx);
+      break;
+    case Reduce::Max:
+      cols_launch<MaxAcc<T>, T>(x, out, false, ctx);
+      break;
+    case Reduce::SqNorm:
+      cols_launch<SqSumAcc<T>, T>(x, out, false, ctx);
+      break;
+    case Reduce::LogSumExp:
+      break;  // rejected by reduce_cols
   }
 }
 
@@ -225,8 +262,8 @@ void row_softmax_cuda(const Tensor& x, Tensor& y, Context& ctx) {
     if (C <= kWarpRowMaxCols)
       softmax_warp_kernel<T><<<grid_for(R * 32), kThreads, 0, ctx.stream()>>>(x.data<T>(), y.data<T>(), R, C);
     else
-      softmax_block_kernel<T><<<grid_for(R * kRowBlock, kRowBlock), kRowBlock, 0, ctx.stream()>>>(x.data<T>(),
-                                                                                                   y.data<T>(), R, C);
+      softmax_block_kernel<T><<<grid_for(R * kRowBlock, kRowBlock), kRowBlock, 0, ctx.stream()>>>(
+          x.data<T>(), y.data<T>(), R, C);
   };
   if (x.dtype() == DType::F32)
     launch(float{});

@@ -1,4 +1,5 @@
-// Embeds nsamp: a context on the CPU, a fill, a linear layer and a log-sum-exp, checked against a direct loop.
+// Embeds nsamp: a context on the CPU, a fill, a linear layer and a log-sum-exp, checked against a direct
+// loop.
 #include <cmath>
 #include <cstdio>
 

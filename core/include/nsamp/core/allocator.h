@@ -65,7 +65,7 @@ class CachingAllocator final : public Allocator {
   SystemAlloc sys_alloc_;
   SystemFree sys_free_;
   mutable std::mutex mu_;
-  std::multimap<std::size_t, void*> free_blocks_;        // size -> block
+  std::multimap<std::size_t, void*> free_blocks_;       // size -> block
   std::unordered_map<void*, std::size_t> live_blocks_;  // block -> size
   AllocatorStats stats_;
 };

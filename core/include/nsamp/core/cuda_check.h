@@ -16,20 +16,20 @@ namespace nsamp::detail {
 }  // namespace nsamp::detail
 
 // NSAMP_CUDA_CHECK(cudaMemcpyAsync(...), "op name and shapes")
-#define NSAMP_CUDA_CHECK(call, what)                                                                   \
-  do {                                                                                                 \
-    const cudaError_t nsamp_err_ = (call);                                                             \
-    if (nsamp_err_ != cudaSuccess)                                                                     \
-      ::nsamp::detail::throw_cuda(#call, (what),                                                       \
-                                  std::string(cudaGetErrorName(nsamp_err_)) + " (" +                   \
-                                      cudaGetErrorString(nsamp_err_) + ")");                           \
+#define NSAMP_CUDA_CHECK(call, what)                                                                \
+  do {                                                                                              \
+    const cudaError_t nsamp_err_ = (call);                                                          \
+    if (nsamp_err_ != cudaSuccess)                                                                  \
+      ::nsamp::detail::throw_cuda(                                                                  \
+          #call, (what),                                                                            \
+          std::string(cudaGetErrorName(nsamp_err_)) + " (" + cudaGetErrorString(nsamp_err_) + ")"); \
   } while (0)
 
-#define NSAMP_CUBLAS_CHECK(call, what)                                                                  \
-  do {                                                                                                  \
-    const cublasStatus_t nsamp_st_ = (call);                                                            \
-    if (nsamp_st_ != CUBLAS_STATUS_SUCCESS)                                                             \
-      ::nsamp::detail::throw_cuda(#call, (what), cublasGetStatusString(nsamp_st_));                    \
+#define NSAMP_CUBLAS_CHECK(call, what)                                              \
+  do {                                                                              \
+    const cublasStatus_t nsamp_st_ = (call);                                        \
+    if (nsamp_st_ != CUBLAS_STATUS_SUCCESS)                                         \
+      ::nsamp::detail::throw_cuda(#call, (what), cublasGetStatusString(nsamp_st_)); \
   } while (0)
 
 // After every kernel launch: catches bad launch configurations immediately (asynchronous faults surface at

@@ -32,8 +32,8 @@ std::string concat(Args&&... args) {
 }  // namespace nsamp
 
 // NSAMP_CHECK(cond, "op: what went wrong ", value, ...): throws nsamp::Error with the pieces concatenated.
-#define NSAMP_CHECK(cond, ...)                                                         \
-  do {                                                                                 \
+#define NSAMP_CHECK(cond, ...)                                                       \
+  do {                                                                               \
     if (!(cond)) ::nsamp::detail::throw_error(::nsamp::detail::concat(__VA_ARGS__)); \
   } while (0)
 

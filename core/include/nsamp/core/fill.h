@@ -1,5 +1,6 @@
-// Fills: constants and Philox random numbers, on either backend. Element k of a random fill comes from counter
-// offset + k / values_per_counter, so the same (seed, offset) gives the same tensor on the CPU and on CUDA.
+// Fills: constants and Philox random numbers, on either backend. Element k of a random fill comes from
+// counter offset + k / values_per_counter, so the same (seed, offset) gives the same tensor on the CPU and on
+// CUDA.
 #pragma once
 
 #include <cstdint>

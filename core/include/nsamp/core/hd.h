@@ -38,15 +38,25 @@ NSAMP_HD_INLINE float abs(float x) { return ::fabsf(x); }
 NSAMP_HD_INLINE double abs(double x) { return ::fabs(x); }
 
 template <class T>
-NSAMP_HD_INLINE T max(T a, T b) { return a > b ? a : b; }
+NSAMP_HD_INLINE T max(T a, T b) {
+  return a > b ? a : b;
+}
 template <class T>
-NSAMP_HD_INLINE T min(T a, T b) { return a < b ? a : b; }
+NSAMP_HD_INLINE T min(T a, T b) {
+  return a < b ? a : b;
+}
 
 template <class T>
-NSAMP_HD_INLINE T infinity() { return T(HUGE_VAL); }
+NSAMP_HD_INLINE T infinity() {
+  return T(HUGE_VAL);
+}
 template <class T>
-NSAMP_HD_INLINE T quiet_nan() { return T(NAN); }
+NSAMP_HD_INLINE T quiet_nan() {
+  return T(NAN);
+}
 template <class T>
-NSAMP_HD_INLINE bool is_nan(T x) { return x != x; }
+NSAMP_HD_INLINE bool is_nan(T x) {
+  return x != x;
+}
 
 }  // namespace nsamp::hd

@@ -1,6 +1,6 @@
 // Tensor: a shape (rank <= 4), an element type and a device over a shared, contiguous row-major buffer from a
-// context's caching allocator. Views (row ranges, reshape) share the buffer. Data never moves between host and
-// device except through the explicit copy functions below.
+// context's caching allocator. Views (row ranges, reshape) share the buffer. Data never moves between host
+// and device except through the explicit copy functions below.
 #pragma once
 
 #include <cstdint>
@@ -60,8 +60,8 @@ class Tensor {
   void* raw_data() const;
   template <class T>
   T* data() const {
-    NSAMP_CHECK(dtype_of<T>() == dtype_, "Tensor::data: requested ", dtype_name(dtype_of<T>()),
-                " from a ", desc());
+    NSAMP_CHECK(dtype_of<T>() == dtype_, "Tensor::data: requested ", dtype_name(dtype_of<T>()), " from a ",
+                desc());
     return static_cast<T*>(raw_data());
   }
 
@@ -70,7 +70,8 @@ class Tensor {
   Tensor reshape(const Shape& shape) const;                       // same element count
   bool same_storage(const Tensor& other) const { return storage_ && storage_ == other.storage_; }
 
-  // Explicit copies. Copying to host memory synchronises the context's stream, so the data can be read on return.
+  // Explicit copies. Copying to host memory synchronises the context's stream, so the data can be read on
+  // return.
   Tensor to(Device device, Context& ctx) const;
   Tensor clone(Context& ctx) const { return to(device(), ctx); }
   template <class T>

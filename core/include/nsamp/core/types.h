@@ -16,9 +16,13 @@ const char* dtype_name(DType t);  // "float32" / "float64"
 template <class T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::F32; }
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::F64; }
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
 
 enum class DeviceKind : std::uint8_t { CPU, CUDA };
 

@@ -19,15 +19,20 @@ const char* binary_op_name(BinaryOp op);
 const char* activation_name(Activation act);
 Activation parse_activation(const std::string& name);  // "relu", "silu", "gelu", ...
 
-// ---- element math (host + device) --------------------------------------------------------------------------
+// ---- element math (host + device)
+// --------------------------------------------------------------------------
 
 template <class T>
 NSAMP_HD_INLINE T binary_apply(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    default: return a / b;
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    default:
+      return a / b;
   }
 }
 
@@ -42,13 +47,18 @@ NSAMP_HD_INLINE T sigmoid(T x) {
 template <class T>
 NSAMP_HD_INLINE T activation_forward(Activation act, T x) {
   switch (act) {
-    case Activation::Identity: return x;
-    case Activation::ReLU: return x > T(0) ? x : T(0);
-    case Activation::SiLU: return x * sigmoid(x);
+    case Activation::Identity:
+      return x;
+    case Activation::ReLU:
+      return x > T(0) ? x : T(0);
+    case Activation::SiLU:
+      return x * sigmoid(x);
     case Activation::GELU:  // exact (erf) GELU; erfc keeps the negative tail accurate where 1 + erf cancels
       return T(0.5) * x * hd::erfc(-x * T(0.70710678118654752440));
-    case Activation::Tanh: return hd::tanh(x);
-    case Activation::Sigmoid: return sigmoid(x);
+    case Activation::Tanh:
+      return hd::tanh(x);
+    case Activation::Sigmoid:
+      return sigmoid(x);
     default:  // Softplus, log(1 + e^x) without overflow
       return hd::max(x, T(0)) + hd::log1p(hd::exp(-hd::abs(x)));
   }
@@ -58,9 +68,12 @@ NSAMP_HD_INLINE T activation_forward(Activation act, T x) {
 template <class T>
 NSAMP_HD_INLINE T activation_derivative(Activation act, T x) {
   switch (act) {
-    case Activation::Identity: return T(1);
-    case Activation::ReLU: return x > T(0) ? T(1) : T(0);
-    case Activation::SiLU: return sigmoid(x) * (T(1) + x * sigmoid(-x));
+    case Activation::Identity:
+      return T(1);
+    case Activation::ReLU:
+      return x > T(0) ? T(1) : T(0);
+    case Activation::SiLU:
+      return sigmoid(x) * (T(1) + x * sigmoid(-x));
     case Activation::GELU: {
       const T cdf = T(0.5) * hd::erfc(-x * T(0.70710678118654752440));
       const T pdf = T(0.39894228040143267794) * hd::exp(T(-0.5) * x * x);
@@ -74,7 +87,8 @@ NSAMP_HD_INLINE T activation_derivative(Activation act, T x) {
       const T e = hd::exp(-hd::abs(x));
       return e / ((T(1) + e) * (T(1) + e));
     }
-    default: return sigmoid(x);  // Softplus
+    default:
+      return sigmoid(x);  // Softplus
   }
 }
 
@@ -86,10 +100,18 @@ struct BroadcastStrides {
 // ---- ops -------------------------------------------------------------------------------------------------
 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out, Context& ctx);
-inline void add(const Tensor& a, const Tensor& b, Tensor& out, Context& ctx) { binary(BinaryOp::Add, a, b, out, ctx); }
-inline void sub(const Tensor& a, const Tensor& b, Tensor& out, Context& ctx) { binary(BinaryOp::Sub, a, b, out, ctx); }
-inline void mul(const Tensor& a, const Tensor& b, Tensor& out, Context& ctx) { binary(BinaryOp::Mul, a, b, out, ctx); }
-inline void div(const Tensor& a, const Tensor& b, Tensor& out, Context& ctx) { binary(BinaryOp::Div, a, b, out, ctx); }
+inline void add(const Tensor& a, const Tensor& b, Tensor& out, Context& ctx) {
+  binary(BinaryOp::Add, a, b, out, ctx);
+}
+inline void sub(const Tensor& a, const Tensor& b, Tensor& out, Context& ctx) {
+  binary(BinaryOp::Sub, a, b, out, ctx);
+}
+inline void mul(const Tensor& a, const Tensor& b, Tensor& out, Context& ctx) {
+  binary(BinaryOp::Mul, a, b, out, ctx);
+}
+inline void div(const Tensor& a, const Tensor& b, Tensor& out, Context& ctx) {
+  binary(BinaryOp::Div, a, b, out, ctx);
+}
 
 // out = alpha * a + beta (a and out of the same shape).
 void affine(const Tensor& a, double alpha, double beta, Tensor& out, Context& ctx);
@@ -99,11 +121,12 @@ void activation_forward(Activation act, const Tensor& x, Tensor& y, Context& ctx
 void activation_backward(Activation act, const Tensor& x, const Tensor& grad_y, Tensor& grad_x, Context& ctx);
 
 namespace detail {
-void binary_cuda(BinaryOp op, const Tensor& a, BroadcastStrides sa, const Tensor& b, BroadcastStrides sb, Tensor& out,
-                 Context& ctx);
+void binary_cuda(BinaryOp op, const Tensor& a, BroadcastStrides sa, const Tensor& b, BroadcastStrides sb,
+                 Tensor& out, Context& ctx);
 void affine_cuda(const Tensor& a, double alpha, double beta, Tensor& out, Context& ctx);
 void activation_forward_cuda(Activation act, const Tensor& x, Tensor& y, Context& ctx);
-void activation_backward_cuda(Activation act, const Tensor& x, const Tensor& grad_y, Tensor& grad_x, Context& ctx);
+void activation_backward_cuda(Activation act, const Tensor& x, const Tensor& grad_y, Tensor& grad_x,
+                              Context& ctx);
 }  // namespace detail
 
 }  // namespace nsamp::kernels

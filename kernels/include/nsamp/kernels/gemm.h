@@ -1,5 +1,5 @@
-// GEMM family: C = alpha * op(A) op(B) + beta * C on row-major 2-D tensors (Eigen on the CPU, cuBLAS on CUDA),
-// and the linear layer y = x W^T + b in PyTorch's weight convention (W is [out, in]).
+// GEMM family: C = alpha * op(A) op(B) + beta * C on row-major 2-D tensors (Eigen on the CPU, cuBLAS on
+// CUDA), and the linear layer y = x W^T + b in PyTorch's weight convention (W is [out, in]).
 #pragma once
 
 #include "nsamp/core/tensor.h"
@@ -16,8 +16,8 @@ void gemm(const Tensor& A, bool trans_a, const Tensor& B, bool trans_b, Tensor& 
 void linear(const Tensor& x, const Tensor& W, const Tensor& bias, Tensor& y, Context& ctx);
 
 namespace detail {
-void gemm_cuda(const Tensor& A, bool trans_a, const Tensor& B, bool trans_b, Tensor& C, double alpha, double beta,
-               std::int64_t M, std::int64_t N, std::int64_t K, Context& ctx);
+void gemm_cuda(const Tensor& A, bool trans_a, const Tensor& B, bool trans_b, Tensor& C, double alpha,
+               double beta, std::int64_t M, std::int64_t N, std::int64_t K, Context& ctx);
 }  // namespace detail
 
 }  // namespace nsamp::kernels

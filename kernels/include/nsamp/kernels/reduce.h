@@ -2,8 +2,8 @@
 // norms, and the numerically stable row-wise log-sum-exp and softmax.
 //
 // Conventions for empty reductions: sum 0, mean NaN, max -inf, squared norm 0, log-sum-exp -inf.
-// NaN propagates through every reduction. Log-sum-exp of a row of -inf is -inf; a row holding +inf gives +inf.
-// Softmax of a row whose log-sum-exp is +-inf is NaN (there is no distribution to return).
+// NaN propagates through every reduction. Log-sum-exp of a row of -inf is -inf; a row holding +inf gives
+// +inf. Softmax of a row whose log-sum-exp is +-inf is NaN (there is no distribution to return).
 #pragma once
 
 #include "nsamp/core/hd.h"
@@ -91,8 +91,12 @@ void reduce_cols(Reduce r, const Tensor& x, Tensor& out, Context& ctx);
 inline void row_sum(const Tensor& x, Tensor& out, Context& ctx) { reduce_rows(Reduce::Sum, x, out, ctx); }
 inline void row_mean(const Tensor& x, Tensor& out, Context& ctx) { reduce_rows(Reduce::Mean, x, out, ctx); }
 inline void row_max(const Tensor& x, Tensor& out, Context& ctx) { reduce_rows(Reduce::Max, x, out, ctx); }
-inline void row_sq_norm(const Tensor& x, Tensor& out, Context& ctx) { reduce_rows(Reduce::SqNorm, x, out, ctx); }
-inline void row_logsumexp(const Tensor& x, Tensor& out, Context& ctx) { reduce_rows(Reduce::LogSumExp, x, out, ctx); }
+inline void row_sq_norm(const Tensor& x, Tensor& out, Context& ctx) {
+  reduce_rows(Reduce::SqNorm, x, out, ctx);
+}
+inline void row_logsumexp(const Tensor& x, Tensor& out, Context& ctx) {
+  reduce_rows(Reduce::LogSumExp, x, out, ctx);
+}
 inline void col_sum(const Tensor& x, Tensor& out, Context& ctx) { reduce_cols(Reduce::Sum, x, out, ctx); }
 inline void col_mean(const Tensor& x, Tensor& out, Context& ctx) { reduce_cols(Reduce::Mean, x, out, ctx); }
 inline void col_max(const Tensor& x, Tensor& out, Context& ctx) { reduce_cols(Reduce::Max, x, out, ctx); }
