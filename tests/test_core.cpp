@@ -133,6 +133,28 @@ NSAMP_DEVICE_TEST("tensor: mismatches are reported with the op and the tensors")
   CHECK(a.desc() == "float32[3, 2]@" + dev.str());
 }
 
+NSAMP_DEVICE_TEST("tensor: partly overlapping copies are rejected and exact aliasing is a no-op") {
+  Context ctx(dev);
+  Tensor t = test::from_doubles({0, 1, 2, 3, 4, 5, 6, 7}, Shape{8, 1}, DType::F64, dev, ctx);
+  Tensor a = t.slice_rows(0, 4), b = t.slice_rows(2, 6), c = t.slice_rows(4, 8);
+  CHECK_THROWS_WITH_AS(copy(a, b, ctx), doctest::Contains("overlaps src"), Error);
+  copy(a, c, ctx);  // disjoint views of one buffer
+  copy(a, a, ctx);  // exact alias
+  test::check_close(t.to_vector<double>(ctx), {0, 1, 2, 3, 0, 1, 2, 3}, 0, 0, "disjoint copy");
+}
+
+NSAMP_DEVICE_TEST("tensor: a device tensor is only used with the context that owns it") {
+  Context c1(dev), c2(dev);
+  Tensor a = Tensor::zeros(Shape{4}, DType::F32, c1);
+  if (dev.is_cuda()) {
+    CHECK_THROWS_WITH_AS(zero(a, c2), doctest::Contains("belongs to another context"), Error);
+    Tensor b = a.to(Device::cpu(), c1).to(dev, c2);  // the supported way across: copy through the host
+    zero(b, c2);
+  } else {
+    zero(a, c2);  // host memory is not stream-ordered: any context may use it
+  }
+}
+
 NSAMP_DEVICE_TEST("tensor: two contexts on one device are independent") {
   Context c1(dev, 1), c2(dev, 1);
   Tensor a = Tensor::empty(Shape{1000}, DType::F32, c1);

@@ -132,6 +132,9 @@ NSAMP_DEVICE_TEST("binary: in place - overflow to infinity - and clear shape err
   CHECK_THROWS_WITH_AS(add(m, bad, m, ctx),
                        doctest::Contains(("b float32[3]@" + dev.str() + " does not broadcast").c_str()),
                        Error);
+  Tensor buf = Tensor::empty(Shape{6, 4}, DType::F32, ctx);
+  Tensor lo = buf.slice_rows(0, 3), hi = buf.slice_rows(1, 4);
+  CHECK_THROWS_WITH_AS(add(lo, m, hi, ctx), doctest::Contains("overlaps a"), Error);
   Tensor d64 = Tensor::empty(Shape{3, 4}, DType::F64, ctx);
   CHECK_THROWS_WITH_AS(add(m, d64, m, ctx), doctest::Contains("add: dtype mismatch"), Error);
   if (dev.is_cuda()) {

@@ -119,12 +119,13 @@ NSAMP_DEVICE_TEST("fill: the same seed and offset give the same numbers on this 
     CAPTURE(dtype_name(dt));
     Tensor u = Tensor::empty(Shape{4097}, dt, ctx), hu = Tensor::empty(Shape{4097}, dt, host);
     Tensor z = Tensor::empty(Shape{4097}, dt, ctx), hz = Tensor::empty(Shape{4097}, dt, host);
-    fill_uniform_at(u, 11, 77, ctx);
-    fill_uniform_at(hu, 11, 77, host);
-    fill_normal_at(z, 11, 77, ctx);
-    fill_normal_at(hz, 11, 77, host);
-    // Uniforms are exact integer arithmetic; normals go through log/cos/sin, accurate to a few ulp either
-    // side.
+    // A scale and shift that are not powers of two: the device must not fuse a * u + b into one rounding.
+    fill_uniform_at(u, 11, 77, ctx, -2.0, 3.0);
+    fill_uniform_at(hu, 11, 77, host, -2.0, 3.0);
+    fill_normal_at(z, 11, 77, ctx, 0.3, 1.7);
+    fill_normal_at(hz, 11, 77, host, 0.3, 1.7);
+    // Uniforms are exact integer arithmetic and two correctly rounded operations; normals go through
+    // log/cos/sin, accurate to a few ulp either side.
     test::check_close(test::to_doubles(u, ctx), test::to_doubles(hu, host), 0, 0, "uniform");
     test::check_close(test::to_doubles(z, ctx), test::to_doubles(hz, host), dt == DType::F32 ? 2e-6 : 1e-14,
                       dt == DType::F32 ? 2e-6 : 1e-14, "normal");
@@ -133,6 +134,8 @@ NSAMP_DEVICE_TEST("fill: the same seed and offset give the same numbers on this 
     for (double v : test::to_doubles(k, ctx)) CHECK(v == -2.5);
   }
   Tensor t = Tensor::empty(Shape{3}, DType::F32, ctx);
+  const std::uint64_t offset = ctx.rng_offset();
   CHECK_THROWS_WITH_AS(fill_normal(t, ctx, 0, -1), doctest::Contains("negative standard deviation"), Error);
+  CHECK(ctx.rng_offset() == offset);  // a rejected fill consumes no counters
   CHECK_THROWS_WITH_AS(fill_uniform(t, ctx, 2, 1), doctest::Contains("low 2 > high 1"), Error);
 }

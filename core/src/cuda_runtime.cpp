@@ -68,9 +68,14 @@ void cuda_stream_synchronize(CUstream_st* s, const char* what) {
 cublasContext* cublas_create(CUstream_st* s, bool allow_tf32) {
   cublasHandle_t h = nullptr;
   NSAMP_CUBLAS_CHECK(cublasCreate(&h), "create cuBLAS handle");
-  NSAMP_CUBLAS_CHECK(cublasSetStream(h, s), "bind cuBLAS to the context stream");
-  NSAMP_CUBLAS_CHECK(cublasSetMathMode(h, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
-                     "set cuBLAS math mode");
+  try {
+    NSAMP_CUBLAS_CHECK(cublasSetStream(h, s), "bind cuBLAS to the context stream");
+    NSAMP_CUBLAS_CHECK(cublasSetMathMode(h, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+                       "set cuBLAS math mode");
+  } catch (...) {
+    (void)cublasDestroy(h);
+    throw;
+  }
   return h;
 }
 
@@ -85,7 +90,9 @@ void cuda_memcpy(void* dst, bool dst_host, const void* src, bool src_host, std::
                                        : (src_host ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToDevice);
   const std::string what = "copy " + std::to_string(bytes) + " bytes";
   NSAMP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s), what);
-  if (dst_host) NSAMP_CUDA_CHECK(cudaStreamSynchronize(s), what + " (synchronise for the host reader)");
+  // Host memory is pageable: wait, so that a host reader sees the data and a host source may be freed on
+  // return (the runtime only promises staging of pageable sources, not completion).
+  if (dst_host || src_host) NSAMP_CUDA_CHECK(cudaStreamSynchronize(s), what + " (synchronise with the host)");
 }
 
 void cuda_memset_zero(void* dst, std::size_t bytes, CUstream_st* s) {

@@ -26,8 +26,8 @@ void cuda_stream_synchronize(CUstream_st* s, const char* what);
 cublasContext* cublas_create(CUstream_st* s, bool allow_tf32);
 void cublas_destroy(cublasContext* h);
 
-// Stream-ordered copy between any two of host/device memory; synchronises the stream when dst is host memory,
-// so that the caller can read it on return.
+// Stream-ordered copy between any two of host/device memory; synchronises the stream when either side is host
+// memory, so that the caller may read the destination or free the source on return.
 void cuda_memcpy(void* dst, bool dst_host, const void* src, bool src_host, std::size_t bytes, CUstream_st* s);
 void cuda_memset_zero(void* dst, std::size_t bytes, CUstream_st* s);
 

@@ -19,7 +19,7 @@ void random_cpu(T* out, std::int64_t n, detail::FillKind kind, std::uint64_t see
       philox::uniform_block(seed, offset + static_cast<std::uint64_t>(k), v);
     else
       philox::normal_block(seed, offset + static_cast<std::uint64_t>(k), v);
-    for (int j = 0; j < kPer && k * kPer + j < n; ++j) out[k * kPer + j] = a * v[j] + b;
+    for (int j = 0; j < kPer && k * kPer + j < n; ++j) out[k * kPer + j] = hd::mul_add_rn(a, v[j], b);
   }
 }
 
@@ -72,12 +72,16 @@ void fill_constant(Tensor& t, double value, Context& ctx) {
 
 void fill_uniform(Tensor& t, Context& ctx, double low, double high) {
   check_defined("fill_uniform", t, "t");
+  check_on_context("fill_uniform", t, ctx);
+  NSAMP_CHECK(low <= high, "fill_uniform: low ", low, " > high ", high);
   const std::uint64_t offset = ctx.reserve_rng(rng_counters(t.numel(), t.dtype()));
   fill_uniform_at(t, ctx.seed(), offset, ctx, low, high);
 }
 
 void fill_normal(Tensor& t, Context& ctx, double mean, double stddev) {
   check_defined("fill_normal", t, "t");
+  check_on_context("fill_normal", t, ctx);
+  NSAMP_CHECK(stddev >= 0, "fill_normal: negative standard deviation ", stddev);
   const std::uint64_t offset = ctx.reserve_rng(rng_counters(t.numel(), t.dtype()));
   fill_normal_at(t, ctx.seed(), offset, ctx, mean, stddev);
 }

@@ -28,7 +28,7 @@ __global__ void random_kernel(T* __restrict__ out, std::int64_t n, bool normal, 
       philox::uniform_block(seed, offset + static_cast<std::uint64_t>(k), v);
 #pragma unroll
     for (int j = 0; j < kPer; ++j)
-      if (k * kPer + j < n) out[k * kPer + j] = a * v[j] + b;
+      if (k * kPer + j < n) out[k * kPer + j] = hd::mul_add_rn(a, v[j], b);
   }
 }
 

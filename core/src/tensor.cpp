@@ -119,6 +119,7 @@ void copy(const Tensor& src, Tensor& dst, Context& ctx) {
   check_same_dtype("copy", src, dst);
   NSAMP_CHECK(src.numel() == dst.numel(), "copy: element counts differ: src ", src.desc(), ", dst ",
               dst.desc());
+  check_no_partial_overlap("copy", dst, src, "src");
   if (src.numel() == 0 || src.raw_data() == dst.raw_data()) return;
   const bool src_host = src.device().is_cpu(), dst_host = dst.device().is_cpu();
   if (src_host && dst_host) {
@@ -155,8 +156,21 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 void check_on_context(const char* op, const Tensor& t, const Context& ctx) {
-  NSAMP_CHECK(t.device().is_cpu() || t.device() == ctx.device(), op, ": ", t.desc(),
-              " is not on the context's device ", ctx.device().str());
+  if (t.device().is_cpu()) return;
+  NSAMP_CHECK(t.device() == ctx.device(), op, ": ", t.desc(), " is not on the context's device ",
+              ctx.device().str());
+  NSAMP_CHECK(
+      t.owner() == &ctx.allocator(), op, ": ", t.desc(),
+      " belongs to another context (device memory is cached per context and its stream); copy it first");
+}
+
+void check_no_partial_overlap(const char* op, const Tensor& out, const Tensor& in, const char* in_name) {
+  if (!out.same_storage(in) || out.numel() == 0 || in.numel() == 0) return;
+  const std::int64_t a0 = out.storage_offset(), a1 = a0 + out.numel();
+  const std::int64_t b0 = in.storage_offset(), b1 = b0 + in.numel();
+  const bool exact = a0 == b0 && a1 == b1;
+  NSAMP_CHECK(exact || a1 <= b0 || b1 <= a0, op, ": the output ", out.desc(), " overlaps ", in_name, " ",
+              in.desc(), " partly (only exact in-place aliasing is allowed)");
 }
 
 }  // namespace nsamp

@@ -19,7 +19,7 @@ void gemm_cpu(const Tensor& A, bool ta, const Tensor& B, bool tb, Tensor& C, dou
   Eigen::Map<const RowMat<T>> b(B.data<T>(), B.dim(0), B.dim(1));
   Eigen::Map<RowMat<T>> c(C.data<T>(), C.dim(0), C.dim(1));
   const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
-  if (be == T(0))
+  if (beta == 0.0)
     c.setZero();  // beta == 0 means write-only: never let NaN in C leak through 0 * NaN
   else if (be != T(1))
     c *= be;

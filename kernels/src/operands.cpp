@@ -7,13 +7,14 @@ void check_operands(const char* op, Context& ctx, std::initializer_list<Operand>
   const char* first_name = nullptr;
   for (const Operand& o : operands) {
     check_defined(op, *o.tensor, o.name);
+    check_on_context(op, *o.tensor, ctx);
     if (!first) {
       first = o.tensor;
       first_name = o.name;
-      NSAMP_CHECK(first->device().is_cpu() || first->device() == ctx.device(), op, ": ", o.name, " ",
-                  first->desc(), " is not on the context's device ", ctx.device().str());
       continue;
     }
+    // The first operand is the output: it may alias another operand exactly, never partly.
+    check_no_partial_overlap(op, *first, *o.tensor, o.name);
     NSAMP_CHECK(o.tensor->dtype() == first->dtype(), op, ": dtype mismatch: ", first_name, " ", first->desc(),
                 ", ", o.name, " ", o.tensor->desc());
     NSAMP_CHECK(o.tensor->device() == first->device(), op, ": device mismatch: ", first_name, " ",

@@ -115,7 +115,7 @@ void softmax_cpu(const T* x, T* y, std::int64_t R, std::int64_t C) {
     for (std::int64_t c = 0; c < C; ++c) acc.push(static_cast<double>(x[r * C + c]));
     const double lse = acc.result();
     for (std::int64_t c = 0; c < C; ++c)
-      y[r * C + c] = static_cast<T>(hd::exp(static_cast<double>(x[r * C + c]) - lse));
+      y[r * C + c] = static_cast<T>(softmax_entry(static_cast<double>(x[r * C + c]), lse));
   }
 }
 

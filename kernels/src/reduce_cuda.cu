@@ -105,7 +105,7 @@ __global__ void softmax_warp_kernel(const T* x, T* y, std::int64_t R, std::int64
     LseAcc<T> acc = LseAcc<T>::init();
     for (std::int64_t c = lane; c < C; c += 32) acc.push(x[r * C + c]);
     const T lse = warp_allreduce(acc).result();
-    for (std::int64_t c = lane; c < C; c += 32) y[r * C + c] = hd::exp(x[r * C + c] - lse);
+    for (std::int64_t c = lane; c < C; c += 32) y[r * C + c] = softmax_entry(x[r * C + c], lse);
   }
 }
 
@@ -121,7 +121,7 @@ __global__ void softmax_block_kernel(const T* x, T* y, std::int64_t R, std::int6
     if (threadIdx.x == 0) lse_shared = acc.result();
     __syncthreads();
     const T lse = lse_shared;
-    for (std::int64_t c = threadIdx.x; c < C; c += kRowBlock) y[r * C + c] = hd::exp(x[r * C + c] - lse);
+    for (std::int64_t c = threadIdx.x; c < C; c += kRowBlock) y[r * C + c] = softmax_entry(x[r * C + c], lse);
     __syncthreads();  // lse_shared and tmp are reused by the next row
   }
 }

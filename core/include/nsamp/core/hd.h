@@ -37,6 +37,23 @@ NSAMP_HD_INLINE double cos(double x) { return ::cos(x); }
 NSAMP_HD_INLINE float abs(float x) { return ::fabsf(x); }
 NSAMP_HD_INLINE double abs(double x) { return ::fabs(x); }
 
+// a * x + b with two roundings on both backends. nvcc contracts a * x + b into one fused multiply-add (one
+// rounding) while g++ in ISO mode does not; where results must match bit for bit (random fills), use this.
+NSAMP_HD_INLINE float mul_add_rn(float a, float x, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(__fmul_rn(a, x), b);
+#else
+  return a * x + b;
+#endif
+}
+NSAMP_HD_INLINE double mul_add_rn(double a, double x, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(__dmul_rn(a, x), b);
+#else
+  return a * x + b;
+#endif
+}
+
 template <class T>
 NSAMP_HD_INLINE T max(T a, T b) {
   return a > b ? a : b;

@@ -25,6 +25,7 @@ class Storage {
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
   Device device() const { return allocator_->device(); }
+  const Allocator* allocator() const { return allocator_.get(); }
 
  private:
   std::shared_ptr<Allocator> allocator_;
@@ -69,6 +70,9 @@ class Tensor {
   Tensor slice_rows(std::int64_t begin, std::int64_t end) const;  // along dimension 0
   Tensor reshape(const Shape& shape) const;                       // same element count
   bool same_storage(const Tensor& other) const { return storage_ && storage_ == other.storage_; }
+  std::int64_t storage_offset() const { return offset_; }  // in elements
+  // The allocator (and so the context) that owns the buffer.
+  const Allocator* owner() const { return storage_ ? storage_->allocator() : nullptr; }
 
   // Explicit copies. Copying to host memory synchronises the context's stream, so the data can be read on
   // return.
@@ -93,6 +97,9 @@ void zero(Tensor& t, Context& ctx);
 void check_defined(const char* op, const Tensor& t, const char* name);
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+// A device tensor must come from this context: its buffer is cached for the context's own stream.
 void check_on_context(const char* op, const Tensor& t, const Context& ctx);
+// Outputs may alias an input exactly (in-place ops) but never overlap it partly: the GPU would race.
+void check_no_partial_overlap(const char* op, const Tensor& out, const Tensor& in, const char* in_name);
 
 }  // namespace nsamp

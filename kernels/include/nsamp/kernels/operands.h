@@ -14,7 +14,8 @@ struct Operand {
   const Tensor* tensor;
 };
 
-// Checks all operands against the first one (dtype, device) and against the context.
+// Checks every operand against the first one, the output (dtype, device, no partial overlap), and that each
+// belongs to the context.
 void check_operands(const char* op, Context& ctx, std::initializer_list<Operand> operands);
 void check_shape(const char* op, const Tensor& t, const char* name, const Shape& expected);
 

@@ -81,6 +81,13 @@ struct LseAcc {
   }
 };
 
+// One softmax entry from its row's log-sum-exp: NaN for the whole row when there is no distribution (lse
+// +-inf).
+template <class T>
+NSAMP_HD_INLINE T softmax_entry(T x, T lse) {
+  return (lse == hd::infinity<T>() || lse == -hd::infinity<T>()) ? hd::quiet_nan<T>() : hd::exp(x - lse);
+}
+
 // ---- ops -------------------------------------------------------------------------------------------------
 
 // out[R] (or any shape with R elements) = reduction of each row of x.
