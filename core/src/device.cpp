@@ -10,7 +10,13 @@
 
 namespace nsamp {
 
-const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "float64"; }
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    default: return "int32";
+  }
+}
 
 std::string Device::str() const { return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index); }
 

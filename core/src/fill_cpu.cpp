@@ -23,9 +23,14 @@ void random_cpu(T* out, std::int64_t n, detail::FillKind kind, std::uint64_t see
   }
 }
 
+void check_float_fill(const char* op, const Tensor& t) {
+  check_defined(op, t, "t");
+  NSAMP_CHECK(is_floating(t.dtype()), op, ": needs a float32 or float64 tensor, got ", t.desc());
+}
+
 void fill_random(Tensor& t, detail::FillKind kind, std::uint64_t seed, std::uint64_t offset, double a,
                  double b, Context& ctx, const char* op) {
-  check_defined(op, t, "t");
+  check_float_fill(op, t);
   if (t.numel() == 0) return;
   if (t.device().is_cpu()) {
     detail::fill_random_cpu(t, kind, seed, offset, a, b);
@@ -52,7 +57,7 @@ void detail::fill_random_cpu(Tensor& t, FillKind kind, std::uint64_t seed, std::
 }
 
 void fill_constant(Tensor& t, double value, Context& ctx) {
-  check_defined("fill_constant", t, "t");
+  check_float_fill("fill_constant", t);
   if (t.numel() == 0) return;
   if (t.device().is_cpu()) {
     const std::int64_t n = t.numel();
@@ -71,7 +76,7 @@ void fill_constant(Tensor& t, double value, Context& ctx) {
 }
 
 void fill_uniform(Tensor& t, Context& ctx, double low, double high) {
-  check_defined("fill_uniform", t, "t");
+  check_float_fill("fill_uniform", t);
   check_on_context("fill_uniform", t, ctx);
   NSAMP_CHECK(low <= high, "fill_uniform: low ", low, " > high ", high);
   const std::uint64_t offset = ctx.reserve_rng(rng_counters(t.numel(), t.dtype()));
@@ -79,7 +84,7 @@ void fill_uniform(Tensor& t, Context& ctx, double low, double high) {
 }
 
 void fill_normal(Tensor& t, Context& ctx, double mean, double stddev) {
-  check_defined("fill_normal", t, "t");
+  check_float_fill("fill_normal", t);
   check_on_context("fill_normal", t, ctx);
   NSAMP_CHECK(stddev >= 0, "fill_normal: negative standard deviation ", stddev);
   const std::uint64_t offset = ctx.reserve_rng(rng_counters(t.numel(), t.dtype()));

@@ -223,6 +223,8 @@ void write_npy(const std::string& path, const Tensor& t) {
   check_defined("write_npy", t, "tensor");
   NSAMP_CHECK(t.device().is_cpu(), "write_npy(", path, "): ", t.desc(),
               " is not in host memory; copy it with .to(Device::cpu(), ctx) first");
+  NSAMP_CHECK(is_floating(t.dtype()), "write_npy(", path, "): only float32 and float64 tensors are written, got ",
+              t.desc());
   NSAMP_CHECK(t.rank() >= 1, "write_npy(", path, "): rank-0 tensors are not written; reshape to [1]");
   std::string dims;
   for (int i = 0; i < t.rank(); ++i)

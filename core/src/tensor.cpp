@@ -50,6 +50,7 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Dev
 }
 template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shape&, Device, Context&);
 template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&, Device, Context&);
+template Tensor Tensor::from_vector<std::int32_t>(const std::vector<std::int32_t>&, const Shape&, Device, Context&);
 
 Device Tensor::device() const {
   NSAMP_CHECK(defined(), "Tensor::device: undefined tensor");
@@ -112,6 +113,7 @@ std::vector<T> Tensor::to_vector(Context& ctx) const {
 }
 template std::vector<float> Tensor::to_vector<float>(Context&) const;
 template std::vector<double> Tensor::to_vector<double>(Context&) const;
+template std::vector<std::int32_t> Tensor::to_vector<std::int32_t>(Context&) const;
 
 void copy(const Tensor& src, Tensor& dst, Context& ctx) {
   check_defined("copy", src, "src");

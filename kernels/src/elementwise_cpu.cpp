@@ -1,4 +1,6 @@
 // Elementwise family: checks, dispatch and CPU launchers (OpenMP loops over elementwise.h's element math).
+#include <cmath>
+#include <string>
 #include <type_traits>
 
 #include "nsamp/core/config.h"
@@ -70,6 +72,25 @@ const char* activation_name(Activation act) {
       return "sigmoid";
     default:
       return "softplus";
+  }
+}
+
+const char* unary_op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg:
+      return "neg";
+    case UnaryOp::Exp:
+      return "exp";
+    case UnaryOp::Log:
+      return "log";
+    case UnaryOp::Sqrt:
+      return "sqrt";
+    case UnaryOp::Square:
+      return "square";
+    case UnaryOp::Sin:
+      return "sin";
+    default:
+      return "cos";
   }
 }
 
@@ -149,6 +170,152 @@ void activation_backward(Activation act, const Tensor& x, const Tensor& grad_y, 
     run(grad_x.data<float>(), x.data<float>(), grad_y.data<float>());
   else
     run(grad_x.data<double>(), x.data<double>(), grad_y.data<double>());
+}
+
+void unary_forward(UnaryOp op, const Tensor& x, Tensor& y, Context& ctx) {
+  const std::string name = std::string("unary_forward(") + unary_op_name(op) + ")";
+  check_operands(name.c_str(), ctx, {{"y", &y}, {"x", &x}});
+  check_shape(name.c_str(), x, "x", y.shape());
+  if (y.numel() == 0) return;
+  if (y.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::unary_forward_cuda(op, x, y, ctx);
+    return;
+  }
+  auto run = [&](auto* o, const auto* in) {
+    map_cpu(y.numel(), [=](std::int64_t i) { o[i] = kernels::unary_forward(op, in[i]); });
+  };
+  if (y.dtype() == DType::F32)
+    run(y.data<float>(), x.data<float>());
+  else
+    run(y.data<double>(), x.data<double>());
+}
+
+void unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_y, Tensor& grad_x, Context& ctx) {
+  const std::string name = std::string("unary_backward(") + unary_op_name(op) + ")";
+  check_operands(name.c_str(), ctx, {{"grad_x", &grad_x}, {"x", &x}, {"grad_y", &grad_y}});
+  check_shape(name.c_str(), x, "x", grad_x.shape());
+  check_shape(name.c_str(), grad_y, "grad_y", grad_x.shape());
+  if (grad_x.numel() == 0) return;
+  if (grad_x.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::unary_backward_cuda(op, x, grad_y, grad_x, ctx);
+    return;
+  }
+  auto run = [&](auto* gx, const auto* in, const auto* gy) {
+    map_cpu(grad_x.numel(), [=](std::int64_t i) { gx[i] = gy[i] * unary_derivative(op, in[i]); });
+  };
+  if (grad_x.dtype() == DType::F32)
+    run(grad_x.data<float>(), x.data<float>(), grad_y.data<float>());
+  else
+    run(grad_x.data<double>(), x.data<double>(), grad_y.data<double>());
+}
+
+namespace {
+void check_clamp_bounds(const char* op, double lo, double hi) {
+  NSAMP_CHECK(!std::isnan(lo) && !std::isnan(hi), op, ": bounds must not be NaN (lo ", lo, ", hi ", hi,
+              "); use -inf or +inf for a one-sided clamp");
+}
+}  // namespace
+
+void clamp_forward(const Tensor& x, double lo, double hi, Tensor& y, Context& ctx) {
+  check_operands("clamp_forward", ctx, {{"y", &y}, {"x", &x}});
+  check_shape("clamp_forward", x, "x", y.shape());
+  check_clamp_bounds("clamp_forward", lo, hi);
+  if (y.numel() == 0) return;
+  if (y.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::clamp_forward_cuda(x, lo, hi, y, ctx);
+    return;
+  }
+  auto run = [&](auto* o, const auto* in) {
+    using T = std::remove_pointer_t<decltype(o)>;
+    const T l = static_cast<T>(lo), h = static_cast<T>(hi);
+    map_cpu(y.numel(), [=](std::int64_t i) { o[i] = clamp_value(in[i], l, h); });
+  };
+  if (y.dtype() == DType::F32)
+    run(y.data<float>(), x.data<float>());
+  else
+    run(y.data<double>(), x.data<double>());
+}
+
+void clamp_backward(const Tensor& x, double lo, double hi, const Tensor& grad_y, Tensor& grad_x,
+                    Context& ctx) {
+  check_operands("clamp_backward", ctx, {{"grad_x", &grad_x}, {"x", &x}, {"grad_y", &grad_y}});
+  check_shape("clamp_backward", x, "x", grad_x.shape());
+  check_shape("clamp_backward", grad_y, "grad_y", grad_x.shape());
+  check_clamp_bounds("clamp_backward", lo, hi);
+  if (grad_x.numel() == 0) return;
+  if (grad_x.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::clamp_backward_cuda(x, lo, hi, grad_y, grad_x, ctx);
+    return;
+  }
+  auto run = [&](auto* gx, const auto* in, const auto* gy) {
+    using T = std::remove_pointer_t<decltype(gx)>;
+    const T l = static_cast<T>(lo), h = static_cast<T>(hi);
+    map_cpu(grad_x.numel(), [=](std::int64_t i) { gx[i] = clamp_grad(in[i], l, h, gy[i]); });
+  };
+  if (grad_x.dtype() == DType::F32)
+    run(grad_x.data<float>(), x.data<float>(), grad_y.data<float>());
+  else
+    run(grad_x.data<double>(), x.data<double>(), grad_y.data<double>());
+}
+
+void broadcast_to(const Tensor& src, double alpha, Tensor& out, Context& ctx) {
+  check_operands("broadcast_to", ctx, {{"out", &out}, {"src", &src}});
+  const BroadcastStrides s = broadcast_strides("broadcast_to", src, "src", out);
+  if (out.numel() == 0) return;
+  if (out.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::broadcast_to_cuda(src, s, alpha, out, ctx);
+    return;
+  }
+  auto run = [&](auto* o, const auto* in) {
+    using T = std::remove_pointer_t<decltype(o)>;
+    const T al = static_cast<T>(alpha);
+    const std::int64_t R = out.rows(), C = out.cols();
+#pragma omp parallel for schedule(static) if (R * C > kParallelMin)
+    for (std::int64_t r = 0; r < R; ++r) {
+      const T* sr = in + r * s.row;
+      T* orow = o + r * C;
+      for (std::int64_t c = 0; c < C; ++c) orow[c] = al * sr[c * s.col];
+    }
+  };
+  if (out.dtype() == DType::F32)
+    run(out.data<float>(), src.data<float>());
+  else
+    run(out.data<double>(), src.data<double>());
+}
+
+void bias_activation_forward(Activation act, const Tensor& bias, Tensor& z, Tensor& a, Context& ctx) {
+  const std::string name = std::string("bias_activation_forward(") + activation_name(act) + ")";
+  const char* op = name.c_str();
+  check_operands(op, ctx, {{"a", &a}, {"z", &z}, {"bias", &bias}});
+  check_no_partial_overlap(op, z, bias, "bias");
+  check_shape(op, z, "z", a.shape());
+  const std::int64_t C = z.cols();
+  NSAMP_CHECK(bias.numel() == C && bias.rows() == 1, op, ": bias ", bias.desc(),
+              " must be a row vector of z's ", C, " columns ([", C, "] or [1, ", C, "]); z ", z.desc());
+  // The backward pass of a non-identity activation needs z: `a` must not overwrite it.
+  const bool aliased = a.same_storage(z) && a.storage_offset() == z.storage_offset();
+  NSAMP_CHECK(act == Activation::Identity || !aliased, op, ": a ", a.desc(),
+              " shares memory with z; a may alias z only for the identity activation");
+  if (z.numel() == 0) return;
+  if (z.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::bias_activation_forward_cuda(act, bias, z, a, ctx);
+    return;
+  }
+  auto run = [&](auto* pa, auto* pz, const auto* pb) {
+    const std::int64_t R = z.rows();
+#pragma omp parallel for schedule(static) if (R * C > kParallelMin)
+    for (std::int64_t r = 0; r < R; ++r) {
+      for (std::int64_t c = 0; c < C; ++c) {
+        const auto v = pz[r * C + c] + pb[c];
+        pz[r * C + c] = v;
+        pa[r * C + c] = kernels::activation_forward(act, v);
+      }
+    }
+  };
+  if (z.dtype() == DType::F32)
+    run(a.data<float>(), z.data<float>(), bias.data<float>());
+  else
+    run(a.data<double>(), z.data<double>(), bias.data<double>());
 }
 
 }  // namespace nsamp::kernels

@@ -32,6 +32,45 @@ __global__ void act_backward_kernel(const T* x, const T* gy, T* gx, std::int64_t
   NSAMP_GRID_STRIDE(i, n) gx[i] = gy[i] * activation_derivative(Act, x[i]);
 }
 
+template <UnaryOp Op, class T>
+__global__ void unary_forward_kernel(const T* x, T* y, std::int64_t n) {
+  NSAMP_GRID_STRIDE(i, n) y[i] = unary_forward(Op, x[i]);
+}
+
+template <UnaryOp Op, class T>
+__global__ void unary_backward_kernel(const T* x, const T* gy, T* gx, std::int64_t n) {
+  NSAMP_GRID_STRIDE(i, n) gx[i] = gy[i] * unary_derivative(Op, x[i]);
+}
+
+template <class T>
+__global__ void clamp_forward_kernel(const T* x, T lo, T hi, T* y, std::int64_t n) {
+  NSAMP_GRID_STRIDE(i, n) y[i] = clamp_value(x[i], lo, hi);
+}
+
+template <class T>
+__global__ void clamp_backward_kernel(const T* x, T lo, T hi, const T* gy, T* gx, std::int64_t n) {
+  NSAMP_GRID_STRIDE(i, n) gx[i] = clamp_grad(x[i], lo, hi, gy[i]);
+}
+
+template <class T>
+__global__ void broadcast_kernel(const T* src, BroadcastStrides s, T alpha, T* out, std::int64_t n,
+                                 std::int64_t C) {
+  NSAMP_GRID_STRIDE(i, n) {
+    const std::int64_t r = i / C, c = i - r * C;
+    out[i] = alpha * src[r * s.row + c * s.col];
+  }
+}
+
+// z += bias (row broadcast), a = act(z), one read and two writes per element. `a` may be `z` (identity).
+template <Activation Act, class T>
+__global__ void bias_act_kernel(const T* bias, T* z, T* a, std::int64_t n, std::int64_t C) {
+  NSAMP_GRID_STRIDE(i, n) {
+    const T v = z[i] + bias[i % C];
+    z[i] = v;
+    a[i] = activation_forward(Act, v);
+  }
+}
+
 template <class T>
 void binary_typed(BinaryOp op, const Tensor& a, BroadcastStrides sa, const Tensor& b, BroadcastStrides sb,
                   Tensor& out, Context& ctx) {
@@ -86,6 +125,34 @@ void with_activation(Activation act, F&& f) {
   }
 }
 
+// Calls f(std::integral_constant<UnaryOp, Op>) for the runtime op.
+template <class F>
+void with_unary(UnaryOp op, F&& f) {
+  switch (op) {
+    case UnaryOp::Neg:
+      f(std::integral_constant<UnaryOp, UnaryOp::Neg>{});
+      break;
+    case UnaryOp::Exp:
+      f(std::integral_constant<UnaryOp, UnaryOp::Exp>{});
+      break;
+    case UnaryOp::Log:
+      f(std::integral_constant<UnaryOp, UnaryOp::Log>{});
+      break;
+    case UnaryOp::Sqrt:
+      f(std::integral_constant<UnaryOp, UnaryOp::Sqrt>{});
+      break;
+    case UnaryOp::Square:
+      f(std::integral_constant<UnaryOp, UnaryOp::Square>{});
+      break;
+    case UnaryOp::Sin:
+      f(std::integral_constant<UnaryOp, UnaryOp::Sin>{});
+      break;
+    case UnaryOp::Cos:
+      f(std::integral_constant<UnaryOp, UnaryOp::Cos>{});
+      break;
+  }
+}
+
 }  // namespace
 
 void binary_cuda(BinaryOp op, const Tensor& a, BroadcastStrides sa, const Tensor& b, BroadcastStrides sb,
@@ -132,6 +199,79 @@ void activation_backward_cuda(Activation act, const Tensor& x, const Tensor& gra
           x.data<double>(), grad_y.data<double>(), grad_x.data<double>(), n);
   });
   NSAMP_CUDA_CHECK_LAUNCH(std::string("activation_backward ") + activation_name(act) + " " + grad_x.desc());
+}
+
+void unary_forward_cuda(UnaryOp op, const Tensor& x, Tensor& y, Context& ctx) {
+  const std::int64_t n = y.numel();
+  with_unary(op, [&](auto o) {
+    if (y.dtype() == DType::F32)
+      unary_forward_kernel<decltype(o)::value>
+          <<<grid_for(n), kThreads, 0, ctx.stream()>>>(x.data<float>(), y.data<float>(), n);
+    else
+      unary_forward_kernel<decltype(o)::value>
+          <<<grid_for(n), kThreads, 0, ctx.stream()>>>(x.data<double>(), y.data<double>(), n);
+  });
+  NSAMP_CUDA_CHECK_LAUNCH(std::string("unary_forward ") + unary_op_name(op) + " " + y.desc());
+}
+
+void unary_backward_cuda(UnaryOp op, const Tensor& x, const Tensor& grad_y, Tensor& grad_x, Context& ctx) {
+  const std::int64_t n = grad_x.numel();
+  with_unary(op, [&](auto o) {
+    if (grad_x.dtype() == DType::F32)
+      unary_backward_kernel<decltype(o)::value><<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+          x.data<float>(), grad_y.data<float>(), grad_x.data<float>(), n);
+    else
+      unary_backward_kernel<decltype(o)::value><<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+          x.data<double>(), grad_y.data<double>(), grad_x.data<double>(), n);
+  });
+  NSAMP_CUDA_CHECK_LAUNCH(std::string("unary_backward ") + unary_op_name(op) + " " + grad_x.desc());
+}
+
+void clamp_forward_cuda(const Tensor& x, double lo, double hi, Tensor& y, Context& ctx) {
+  const std::int64_t n = y.numel();
+  if (y.dtype() == DType::F32)
+    clamp_forward_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(x.data<float>(), float(lo), float(hi),
+                                                                     y.data<float>(), n);
+  else
+    clamp_forward_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(x.data<double>(), lo, hi,
+                                                                     y.data<double>(), n);
+  NSAMP_CUDA_CHECK_LAUNCH("clamp_forward " + y.desc());
+}
+
+void clamp_backward_cuda(const Tensor& x, double lo, double hi, const Tensor& grad_y, Tensor& grad_x,
+                         Context& ctx) {
+  const std::int64_t n = grad_x.numel();
+  if (grad_x.dtype() == DType::F32)
+    clamp_backward_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+        x.data<float>(), float(lo), float(hi), grad_y.data<float>(), grad_x.data<float>(), n);
+  else
+    clamp_backward_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+        x.data<double>(), lo, hi, grad_y.data<double>(), grad_x.data<double>(), n);
+  NSAMP_CUDA_CHECK_LAUNCH("clamp_backward " + grad_x.desc());
+}
+
+void broadcast_to_cuda(const Tensor& src, BroadcastStrides s, double alpha, Tensor& out, Context& ctx) {
+  const std::int64_t n = out.numel(), C = out.cols();
+  if (out.dtype() == DType::F32)
+    broadcast_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(src.data<float>(), s, float(alpha),
+                                                                 out.data<float>(), n, C);
+  else
+    broadcast_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(src.data<double>(), s, alpha,
+                                                                 out.data<double>(), n, C);
+  NSAMP_CUDA_CHECK_LAUNCH("broadcast_to " + src.desc() + " -> " + out.desc());
+}
+
+void bias_activation_forward_cuda(Activation act, const Tensor& bias, Tensor& z, Tensor& a, Context& ctx) {
+  const std::int64_t n = z.numel(), C = z.cols();
+  with_activation(act, [&](auto ac) {
+    if (z.dtype() == DType::F32)
+      bias_act_kernel<decltype(ac)::value><<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+          bias.data<float>(), z.data<float>(), a.data<float>(), n, C);
+    else
+      bias_act_kernel<decltype(ac)::value><<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+          bias.data<double>(), z.data<double>(), a.data<double>(), n, C);
+  });
+  NSAMP_CUDA_CHECK_LAUNCH(std::string("bias_activation_forward ") + activation_name(act) + " " + z.desc());
 }
 
 }  // namespace nsamp::kernels::detail

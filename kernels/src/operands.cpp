@@ -9,6 +9,8 @@ void check_operands(const char* op, Context& ctx, std::initializer_list<Operand>
     check_defined(op, *o.tensor, o.name);
     check_on_context(op, *o.tensor, ctx);
     if (!first) {
+      NSAMP_CHECK(is_floating(o.tensor->dtype()), op, ": ", o.name, " must be float32 or float64, got ",
+                  o.tensor->desc());
       first = o.tensor;
       first_name = o.name;
       continue;

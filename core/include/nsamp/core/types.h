@@ -8,10 +8,12 @@
 
 namespace nsamp {
 
-enum class DType : std::uint8_t { F32, F64 };
+// Floating types carry the numbers; I32 carries indices (row gathers, scatter-adds) and nothing else.
+enum class DType : std::uint8_t { F32, F64, I32 };
 
-constexpr std::size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 8; }
-const char* dtype_name(DType t);  // "float32" / "float64"
+constexpr std::size_t dtype_size(DType t) { return t == DType::F64 ? 8 : 4; }
+constexpr bool is_floating(DType t) { return t != DType::I32; }
+const char* dtype_name(DType t);  // "float32" / "float64" / "int32"
 
 template <class T>
 constexpr DType dtype_of();
@@ -22,6 +24,10 @@ constexpr DType dtype_of<float>() {
 template <>
 constexpr DType dtype_of<double>() {
   return DType::F64;
+}
+template <>
+constexpr DType dtype_of<std::int32_t>() {
+  return DType::I32;
 }
 
 enum class DeviceKind : std::uint8_t { CPU, CUDA };

@@ -1,4 +1,5 @@
-// Elementwise family: binary arithmetic with broadcasting, affine maps, activations forward and backward.
+// Elementwise family: binary arithmetic with broadcasting, affine maps, activations and pointwise math
+// functions forward and backward, clamping, broadcast expansion and the fused bias + activation epilogue.
 //
 // Broadcasting works on the 2-D view [R, C] of the output (leading dimensions folded into rows): each input
 // is either the output's shape, a row vector (C elements: [C] or [1, C]), a column vector ([R, 1]) or a
@@ -13,10 +14,12 @@
 namespace nsamp::kernels {
 
 enum class BinaryOp { Add, Sub, Mul, Div };
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Square, Sin, Cos };
 enum class Activation { Identity, ReLU, SiLU, GELU, Tanh, Sigmoid, Softplus };
 
 const char* binary_op_name(BinaryOp op);
 const char* activation_name(Activation act);
+const char* unary_op_name(UnaryOp op);
 Activation parse_activation(const std::string& name);  // "relu", "silu", "gelu", ...
 
 // ---- element math (host + device)
@@ -92,6 +95,60 @@ NSAMP_HD_INLINE T activation_derivative(Activation act, T x) {
   }
 }
 
+template <class T>
+NSAMP_HD_INLINE T unary_forward(UnaryOp op, T x) {
+  switch (op) {
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Exp:
+      return hd::exp(x);
+    case UnaryOp::Log:
+      return hd::log(x);
+    case UnaryOp::Sqrt:
+      return hd::sqrt(x);
+    case UnaryOp::Square:
+      return x * x;
+    case UnaryOp::Sin:
+      return hd::sin(x);
+    default:  // Cos
+      return hd::cos(x);
+  }
+}
+
+// d f / dx at x, as PyTorch's backward formulas: log' = 1/x (+inf at 0), sqrt' = 1 / (2 sqrt x) (+inf at 0).
+template <class T>
+NSAMP_HD_INLINE T unary_derivative(UnaryOp op, T x) {
+  switch (op) {
+    case UnaryOp::Neg:
+      return T(-1);
+    case UnaryOp::Exp:
+      return hd::exp(x);
+    case UnaryOp::Log:
+      return T(1) / x;
+    case UnaryOp::Sqrt:
+      return T(1) / (T(2) * hd::sqrt(x));
+    case UnaryOp::Square:
+      return T(2) * x;
+    case UnaryOp::Sin:
+      return hd::cos(x);
+    default:  // Cos
+      return -hd::sin(x);
+  }
+}
+
+// min(max(x, lo), hi), with NaN passed through (as torch.clamp).
+template <class T>
+NSAMP_HD_INLINE T clamp_value(T x, T lo, T hi) {
+  if (hd::is_nan(x)) return x;
+  return hd::min(hd::max(x, lo), hi);
+}
+
+// 1 where lo <= x <= hi (the boundaries included), else 0 (also for NaN x): PyTorch's clamp gradient mask.
+template <class T>
+NSAMP_HD_INLINE T clamp_grad(T x, T lo, T hi, T grad_y) {
+  return (x >= lo && x <= hi) ? grad_y : T(0);
+}
+
 // Index strides of a broadcast operand in the output's [R, C] view: element (r, c) is at r*row + c*col.
 struct BroadcastStrides {
   std::int64_t row = 0, col = 0;
@@ -120,6 +177,24 @@ void affine(const Tensor& a, double alpha, double beta, Tensor& out, Context& ct
 void activation_forward(Activation act, const Tensor& x, Tensor& y, Context& ctx);
 void activation_backward(Activation act, const Tensor& x, const Tensor& grad_y, Tensor& grad_x, Context& ctx);
 
+// Pointwise math functions, same contract as the activations: y = f(x), grad_x = grad_y * f'(x).
+// Log of a negative number is NaN and of 0 is -inf; sqrt'(0) is +inf (as in PyTorch).
+void unary_forward(UnaryOp op, const Tensor& x, Tensor& y, Context& ctx);
+void unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_y, Tensor& grad_x, Context& ctx);
+
+// y = min(max(x, lo), hi); grad_x = grad_y where lo <= x <= hi, else 0 (PyTorch's clamp gradient).
+void clamp_forward(const Tensor& x, double lo, double hi, Tensor& y, Context& ctx);
+void clamp_backward(const Tensor& x, double lo, double hi, const Tensor& grad_y, Tensor& grad_x,
+                    Context& ctx);
+
+// out = alpha * src broadcast to out's shape (src: out's shape, a row vector, a column vector or a scalar).
+// The backward of a reduction (sum, mean) and the expansion of a per-row or per-column value.
+void broadcast_to(const Tensor& src, double alpha, Tensor& out, Context& ctx);
+
+// Fused epilogue of a linear layer: z += bias (row broadcast) in place, then a = act(z). `a` may alias `z`
+// only for the identity activation. One pass over memory instead of two.
+void bias_activation_forward(Activation act, const Tensor& bias, Tensor& z, Tensor& a, Context& ctx);
+
 namespace detail {
 void binary_cuda(BinaryOp op, const Tensor& a, BroadcastStrides sa, const Tensor& b, BroadcastStrides sb,
                  Tensor& out, Context& ctx);
@@ -127,6 +202,13 @@ void affine_cuda(const Tensor& a, double alpha, double beta, Tensor& out, Contex
 void activation_forward_cuda(Activation act, const Tensor& x, Tensor& y, Context& ctx);
 void activation_backward_cuda(Activation act, const Tensor& x, const Tensor& grad_y, Tensor& grad_x,
                               Context& ctx);
+void unary_forward_cuda(UnaryOp op, const Tensor& x, Tensor& y, Context& ctx);
+void unary_backward_cuda(UnaryOp op, const Tensor& x, const Tensor& grad_y, Tensor& grad_x, Context& ctx);
+void clamp_forward_cuda(const Tensor& x, double lo, double hi, Tensor& y, Context& ctx);
+void clamp_backward_cuda(const Tensor& x, double lo, double hi, const Tensor& grad_y, Tensor& grad_x,
+                         Context& ctx);
+void broadcast_to_cuda(const Tensor& src, BroadcastStrides s, double alpha, Tensor& out, Context& ctx);
+void bias_activation_forward_cuda(Activation act, const Tensor& bias, Tensor& z, Tensor& a, Context& ctx);
 }  // namespace detail
 
 }  // namespace nsamp::kernels

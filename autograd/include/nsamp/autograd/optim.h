@@ -1,0 +1,114 @@
+// Optimisers and training utilities: Adam (L2 weight decay), gradient-norm clipping, skipping of non-finite
+// steps, an exponential moving average of parameters, and the StepLR / ReduceLROnPlateau schedules (PyTorch's
+// semantics).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nsamp/autograd/tape.h"
+
+namespace nsamp::ag {
+
+// sqrt of the sum of squares of every defined gradient (one device-to-host read).
+double grad_norm(const std::vector<Var>& params, Context& ctx);
+// Scales the gradients in place so that their global norm is at most max_norm; returns the norm before.
+double clip_grad_norm(std::vector<Var>& params, double max_norm, Context& ctx);
+
+struct AdamOptions {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0.0;  // L2 penalty added to the gradient (torch.optim.Adam)
+  double clip_norm = 0.0;     // clip the global gradient norm to this before the update; 0 = off
+};
+
+class Adam {
+ public:
+  Adam(std::vector<Var> params, const AdamOptions& options, Context& ctx);
+
+  // One update from the parameters' gradients (parameters without a gradient are left alone). When the loss
+  // or the gradient norm is not finite the step is skipped: nothing changes and skipped() counts it.
+  // Returns whether the step was applied.
+  bool step(double loss = 0.0);
+  void zero_grad();
+
+  double lr() const { return opt_.lr; }
+  void set_lr(double lr) { opt_.lr = lr; }
+  const AdamOptions& options() const { return opt_; }
+  std::int64_t steps() const { return steps_; }      // applied updates
+  std::int64_t skipped() const { return skipped_; }  // skipped for non-finite loss or gradient
+  double last_grad_norm() const { return last_norm_; }
+  std::vector<Var>& params() { return params_; }
+  // Moment estimates, one per parameter (for checkpoints).
+  std::vector<Tensor>& first_moments() { return m_; }
+  std::vector<Tensor>& second_moments() { return v_; }
+  void set_counters(std::int64_t steps, std::int64_t skipped) {
+    steps_ = steps;
+    skipped_ = skipped;
+  }
+
+ private:
+  std::vector<Var> params_;
+  AdamOptions opt_;
+  Context* ctx_;
+  std::vector<Tensor> m_, v_;
+  std::int64_t steps_ = 0, skipped_ = 0;
+  double last_norm_ = 0.0;
+};
+
+// shadow = decay * shadow + (1 - decay) * param after every update.
+class EMA {
+ public:
+  EMA(const std::vector<Var>& params, double decay, Context& ctx);
+  void update();
+  // Swaps shadow and live values (evaluate with the average, then swap back).
+  void swap();
+  const std::vector<Tensor>& shadow() const { return shadow_; }
+  double decay() const { return decay_; }
+  void set_decay(double d) { decay_ = d; }
+
+ private:
+  std::vector<Var> params_;
+  std::vector<Tensor> shadow_;
+  double decay_;
+  Context* ctx_;
+};
+
+// lr = base_lr * gamma^floor(epoch / step_size), epoch counted by step().
+class StepLR {
+ public:
+  StepLR(double base_lr, std::int64_t step_size, double gamma);
+  double step(Adam& opt);  // advances one epoch; sets and returns the new learning rate
+  std::int64_t epoch() const { return epoch_; }
+  void set_epoch(std::int64_t e) { epoch_ = e; }
+
+ private:
+  double base_, gamma_;
+  std::int64_t step_size_, epoch_ = 0;
+};
+
+// PyTorch's ReduceLROnPlateau in mode "min" with relative threshold: after more than `patience` epochs
+// without a metric below best * (1 - threshold), lr = max(lr * factor, min_lr), then `cooldown` epochs of
+// rest.
+class ReduceLROnPlateau {
+ public:
+  struct Options {
+    double factor = 0.1;
+    std::int64_t patience = 10;
+    double threshold = 1e-4;
+    std::int64_t cooldown = 0;
+    double min_lr = 0.0;
+    double eps = 1e-8;
+  };
+  ReduceLROnPlateau() : ReduceLROnPlateau(Options{}) {}
+  explicit ReduceLROnPlateau(const Options& o);
+  bool step(double metric, Adam& opt);  // returns whether the learning rate was reduced
+  double best() const { return best_; }
+  std::int64_t bad_epochs() const { return bad_; }
+
+ private:
+  Options o_;
+  double best_;
+  std::int64_t bad_ = 0, cooldown_left_ = 0;
+};
+
+}  // namespace nsamp::ag

@@ -1,0 +1,145 @@
+#include "nsamp/autograd/optim.h"
+
+#include <cmath>
+#include <limits>
+
+#include "nsamp/kernels/elementwise.h"
+#include "nsamp/kernels/optim.h"
+#include "nsamp/kernels/reduce.h"
+
+namespace nsamp::ag {
+
+double grad_norm(const std::vector<Var>& params, Context& ctx) {
+  // One partial sum of squares per gradient into a buffer per dtype, each read back once.
+  double total = 0;
+  for (DType dt : {DType::F32, DType::F64}) {
+    std::vector<const Tensor*> grads;
+    for (const Var& p : params)
+      if (p.grad().defined() && p.grad().dtype() == dt) grads.push_back(&p.grad());
+    if (grads.empty()) continue;
+    Tensor parts = Tensor::empty(Shape{static_cast<std::int64_t>(grads.size())}, dt, grads[0]->device(), ctx);
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      const auto k = static_cast<std::int64_t>(i);
+      Tensor slot = parts.slice_rows(k, k + 1);
+      kernels::row_sq_norm(grads[i]->reshape(Shape{1, grads[i]->numel()}), slot, ctx);
+    }
+    if (dt == DType::F32)
+      for (float v : parts.to_vector<float>(ctx)) total += v;
+    else
+      for (double v : parts.to_vector<double>(ctx)) total += v;
+  }
+  return std::sqrt(total);
+}
+
+double clip_grad_norm(std::vector<Var>& params, double max_norm, Context& ctx) {
+  NSAMP_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be positive, got ", max_norm);
+  const double norm = grad_norm(params, ctx);
+  // PyTorch's coefficient: max_norm / (norm + 1e-6), applied only when below 1.
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0 && std::isfinite(norm))
+    for (Var& p : params)
+      if (p.grad().defined()) {
+        Tensor g = p.grad();
+        kernels::affine(g, coef, 0.0, g, ctx);
+      }
+  return norm;
+}
+
+Adam::Adam(std::vector<Var> params, const AdamOptions& options, Context& ctx)
+    : params_(std::move(params)), opt_(options), ctx_(&ctx) {
+  NSAMP_CHECK(opt_.lr >= 0 && opt_.eps >= 0 && opt_.weight_decay >= 0 && opt_.clip_norm >= 0, "Adam: lr ",
+              opt_.lr, ", eps ", opt_.eps, ", weight_decay ", opt_.weight_decay, ", clip_norm ",
+              opt_.clip_norm, " must be non-negative");
+  NSAMP_CHECK(opt_.beta1 >= 0 && opt_.beta1 < 1 && opt_.beta2 >= 0 && opt_.beta2 < 1, "Adam: betas (",
+              opt_.beta1, ", ", opt_.beta2, ") must lie in [0, 1)");
+  for (const Var& p : params_) {
+    NSAMP_CHECK(p.defined() && p.requires_grad(), "Adam: parameter '", p.defined() ? p.name() : "",
+                "' does not require a gradient");
+    m_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device(), ctx));
+    v_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device(), ctx));
+  }
+}
+
+bool Adam::step(double loss) {
+  const double norm = grad_norm(params_, *ctx_);
+  last_norm_ = norm;
+  if (!std::isfinite(loss) || !std::isfinite(norm)) {
+    ++skipped_;
+    return false;
+  }
+  double scale = 1.0;
+  if (opt_.clip_norm > 0) {
+    const double coef = opt_.clip_norm / (norm + 1e-6);
+    if (coef < 1.0) scale = coef;
+  }
+  ++steps_;
+  kernels::AdamStep s{opt_.lr, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, steps_, scale};
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
+    kernels::adam_update(params_[i].mutable_value(), params_[i].grad(), m_[i], v_[i], s, *ctx_);
+  }
+  return true;
+}
+
+void Adam::zero_grad() {
+  for (Var& p : params_) p.zero_grad();
+}
+
+EMA::EMA(const std::vector<Var>& params, double decay, Context& ctx)
+    : params_(params), decay_(decay), ctx_(&ctx) {
+  NSAMP_CHECK(decay >= 0 && decay <= 1, "EMA: decay ", decay, " outside [0, 1]");
+  for (const Var& p : params_) shadow_.push_back(p.value().clone(ctx));
+}
+
+void EMA::update() {
+  for (std::size_t i = 0; i < params_.size(); ++i)
+    kernels::ema_update(shadow_[i], params_[i].value(), decay_, *ctx_);
+}
+
+void EMA::swap() {
+  for (std::size_t i = 0; i < params_.size(); ++i) std::swap(params_[i].mutable_value(), shadow_[i]);
+}
+
+StepLR::StepLR(double base_lr, std::int64_t step_size, double gamma)
+    : base_(base_lr), gamma_(gamma), step_size_(step_size) {
+  NSAMP_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
+}
+
+double StepLR::step(Adam& opt) {
+  ++epoch_;
+  const double lr = base_ * std::pow(gamma_, static_cast<double>(epoch_ / step_size_));
+  opt.set_lr(lr);
+  return lr;
+}
+
+ReduceLROnPlateau::ReduceLROnPlateau(const Options& o)
+    : o_(o), best_(std::numeric_limits<double>::infinity()) {
+  NSAMP_CHECK(o.factor > 0 && o.factor < 1, "ReduceLROnPlateau: factor ", o.factor, " must lie in (0, 1)");
+  NSAMP_CHECK(o.patience >= 0 && o.cooldown >= 0, "ReduceLROnPlateau: negative patience or cooldown");
+}
+
+bool ReduceLROnPlateau::step(double metric, Adam& opt) {
+  if (metric < best_ * (1.0 - o_.threshold)) {
+    best_ = metric;
+    bad_ = 0;
+  } else {
+    ++bad_;
+  }
+  if (cooldown_left_ > 0) {
+    --cooldown_left_;
+    bad_ = 0;
+  }
+  if (bad_ > o_.patience) {
+    const double old_lr = opt.lr();
+    const double new_lr = std::max(old_lr * o_.factor, o_.min_lr);
+    cooldown_left_ = o_.cooldown;
+    bad_ = 0;
+    if (old_lr - new_lr > o_.eps) {
+      opt.set_lr(new_lr);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace nsamp::ag
