@@ -18,7 +18,9 @@ void gather_rows(const Tensor& x, const Tensor& idx, Tensor& out, Context& ctx);
 void index_add_rows(const Tensor& src, const Tensor& idx, Tensor& out, Context& ctx);
 
 // Throws unless every entry of idx is in [0, n). Copies idx to the host when it lives on the GPU (a sync):
-// validate index tensors once when they are built; gather_rows and index_add_rows assume valid indices.
+// validate index tensors once when they are built. gather_rows and index_add_rows expect valid indices: the CPU
+// path checks them and throws; the CUDA path never touches memory outside the tensors (a gathered row with an
+// invalid index is NaN, a scatter-add entry with one is dropped) but cannot report it without a sync.
 void check_indices(const char* op, const Tensor& idx, std::int64_t n, Context& ctx);
 
 namespace detail {
