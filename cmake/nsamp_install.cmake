@@ -10,7 +10,7 @@ install(TARGETS nsamp_core nsamp_kernels nsamp_autograd nsamp_targets nsamp_samp
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY core/include/ kernels/include/ autograd/include/ samplers/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+install(DIRECTORY core/include/ kernels/include/ autograd/include/ targets/include/ samplers/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.h" PATTERN "*.in" EXCLUDE)
 install(FILES ${PROJECT_BINARY_DIR}/core/include/nsamp/core/config.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/nsamp/core)
 if(TARGET nsamp_cli)

@@ -1,0 +1,63 @@
+// Targets: unnormalised densities p(x) ∝ exp(-E(x)) with their energies and analytic gradients, evaluated for
+// a batch x [B, d] in one fused pass on either backend, plus what is known about each: log Z, an exact
+// sampler, the particle structure, the modes and a reference sample file. Definitions:
+// ../shared/spec/targets.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nsamp/core/tensor.h"
+
+namespace nsamp::targets {
+
+// n particles in `spatial` dimensions, stored particle-major: x[b, i * spatial + k]. n == 0: not a particle
+// system.
+struct Particles {
+  int n = 0;
+  int spatial = 0;
+};
+
+class Target {
+ public:
+  virtual ~Target() = default;
+
+  virtual std::string name() const = 0;
+  virtual std::int64_t dim() const = 0;
+
+  // e[B] = E(x) for x [B, dim] (float32 or float64, on the context's device or the host).
+  void energy(const Tensor& x, Tensor& e, Context& ctx) const;
+  // e[B] = E(x) and grad[B, dim] = dE/dx, in one pass.
+  void energy_and_grad(const Tensor& x, Tensor& e, Tensor& grad, Context& ctx) const;
+
+  // log of the normalising constant Z = ∫ exp(-E(x)) dx, where it is known.
+  virtual std::optional<double> log_z() const { return std::nullopt; }
+  // Exact samples into out [N, dim] (host or device; drawn from the context's Philox stream).
+  virtual bool has_sampler() const { return false; }
+  void sample(Tensor& out, Context& ctx) const;
+  virtual Particles particles() const { return {}; }
+  // Mode centres [K][dim] for mixture targets (mode coverage metrics); empty where not applicable.
+  virtual std::vector<std::vector<double>> modes() const { return {}; }
+  // The reference sample file (shared/data) for targets without an exact sampler; empty if none.
+  virtual std::string reference_file() const { return {}; }
+
+ protected:
+  // Backend work behind the checks in energy() / energy_and_grad() / sample(): x is [B, dim], e [B],
+  // grad [B, dim] or undefined (energy only).
+  virtual void evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const = 0;
+  virtual void draw(Tensor& out, Context& ctx) const;
+};
+
+struct TargetOptions {
+  std::int64_t dim = 0;  // for "gaussian" (any d); ignored by targets of fixed dimension
+};
+
+// The command-line names: gmm40, gmm120, mog40-50d, manywell32, gmm9, multiwell5, multiwell50, funnel10, dw4,
+// lj13, lj55, gaussian. An unknown name throws, listing the valid ones.
+std::unique_ptr<Target> make_target(const std::string& name, const TargetOptions& options = {});
+std::vector<std::string> target_names();
+
+}  // namespace nsamp::targets

@@ -1,0 +1,68 @@
+// Internal: the per-sample launchers shared by the built-in targets (CPU here, CUDA in targets_cuda.cu).
+#pragma once
+
+#include "nsamp/core/tensor.h"
+#include "nsamp/targets/energies.h"
+
+namespace nsamp::targets::detail {
+
+// CPU: one energy functor call per sample, OpenMP across samples.
+template <class T, class F>
+void per_sample_cpu(const F& f, const Tensor& x, Tensor& e, Tensor* grad) {
+  const std::int64_t B = x.rows(), d = x.cols();
+  const T* px = x.data<T>();
+  T* pe = e.data<T>();
+  T* pg = grad ? grad->data<T>() : nullptr;
+#pragma omp parallel for schedule(static) if (B * d > 4096)
+  for (std::int64_t b = 0; b < B; ++b) pe[b] = f.eval(px + b * d, pg ? pg + b * d : nullptr);
+}
+
+// CPU: a pair system, sample by sample, particle by particle (the same per-particle sums the GPU warps do).
+template <class T, class Pair>
+void pair_system_cpu(const PairSystemEnergy<T, Pair>& f, const Tensor& x, Tensor& e, Tensor* grad) {
+  const std::int64_t B = x.rows(), d = x.cols();
+  const int n = f.n, D = f.D;
+  const T* px = x.data<T>();
+  T* pe = e.data<T>();
+  T* pg = grad ? grad->data<T>() : nullptr;
+#pragma omp parallel for schedule(static) if (B * n > 256)
+  for (std::int64_t b = 0; b < B; ++b) {
+    const T* xs = px + b * d;
+    T gi[8], mean[8];
+    for (int k = 0; k < D; ++k) {
+      mean[k] = 0;
+      for (int i = 0; i < n; ++i) mean[k] += xs[i * D + k];
+      mean[k] /= T(n);
+    }
+    T energy = 0;
+    for (int i = 0; i < n; ++i) {
+      energy += f.particle(xs, i, gi);
+      if (Pair::kHarmonic)
+        for (int k = 0; k < D; ++k) {
+          const T u = xs[i * D + k] - mean[k];
+          energy += T(0.5) * u * u;
+          gi[k] += u;
+        }
+      if (pg)
+        for (int k = 0; k < D; ++k) pg[b * d + i * D + k] = gi[k];
+    }
+    pe[b] = energy;
+  }
+}
+
+enum class Family { Mixture, ManyWell, MultiWell, Funnel, Gaussian, DoubleWell4, LennardJones };
+
+// Parameters of a target family for the CUDA launcher (doubles, cast to the tensor's type there).
+struct FamilyParams {
+  Family family;
+  const Tensor* means = nullptr;  // mixture: [K, d] in x's dtype on x's device
+  double inv_var = 0, log_norm = 0;
+  int m = 0;
+  double delta = 0;
+  int n = 0, D = 0;
+  double a = 0, b = 0, c = 0, d0 = 0;
+};
+
+void evaluate_cuda(const FamilyParams& p, const Tensor& x, Tensor& e, Tensor* grad, Context& ctx);
+
+}  // namespace nsamp::targets::detail
