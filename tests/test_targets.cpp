@@ -7,6 +7,7 @@
 #include "nsamp/core/npy.h"
 #include "nsamp/targets/reference.h"
 #include "nsamp/targets/target.h"
+#include "nsamp/targets/user_target.h"
 #include "test_util.h"
 
 using namespace nsamp;
@@ -351,4 +352,40 @@ TEST_CASE("targets: bad input is reported clearly and NaN rows stay in their row
   CHECK_FALSE(std::isfinite(ev[2]));
   Tensor wrong = Tensor::empty(Shape{2}, DType::F64, ctx);
   CHECK_THROWS_WITH_AS(t->energy(x2, wrong, ctx), doctest::Contains("e must hold 3 float64 values"), Error);
+}
+
+namespace {
+// A user energy as an embedding code writes it (member templates cannot live in a local class).
+struct Quartic {
+  template <class T>
+  NSAMP_HD T eval(const T* x, T* g) const {
+    T e = 0;
+    for (int i = 0; i < 3; ++i) {
+      e += x[i] * x[i] * x[i] * x[i];
+      if (g) g[i] = T(4) * x[i] * x[i] * x[i];
+    }
+    return e;
+  }
+};
+}  // namespace
+
+TEST_CASE("targets: user energies plug in as functors and callbacks" * doctest::test_suite("cpu")) {
+  Context ctx;
+  targets::FunctorTarget<Quartic> f("quartic", 3, Quartic{});
+  targets::CallbackTarget c("quartic-callback", 3,
+                            [](const double* x, std::int64_t B, std::int64_t d, double* e, double* g) {
+                              for (std::int64_t b = 0; b < B; ++b)
+                                e[b] = Quartic{}.eval(x + b * d, g ? g + b * d : nullptr);
+                            });
+  check_gradient(f, random_points(5 * 3, 1.0, 0, 3), 5, ctx, 1e-6, "(functor)");
+  check_gradient(c, random_points(5 * 3, 1.0, 0, 4), 5, ctx, 1e-6, "(callback)");
+  // float32 tensors through the float64 callback.
+  Tensor x = test::randn(Shape{4, 3}, DType::F32, Device::cpu(), ctx, 9);
+  Tensor e1 = Tensor::empty(Shape{4}, DType::F32, ctx), e2 = Tensor::empty(Shape{4}, DType::F32, ctx);
+  f.energy(x, e1, ctx);
+  c.energy(x, e2, ctx);
+  test::check_close(test::to_doubles(e2, ctx), test::to_doubles(e1, ctx), 1e-6, 0,
+                    "float32 through the callback");
+  CHECK_THROWS_WITH_AS(targets::CallbackTarget("bad", 0, nullptr),
+                       doctest::Contains("dimension must be positive"), Error);
 }
