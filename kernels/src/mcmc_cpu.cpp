@@ -1,0 +1,95 @@
+// MCMC family: checks, dispatch and CPU launchers.
+#include <cmath>
+#include <initializer_list>
+
+#include "nsamp/core/config.h"
+#include "nsamp/kernels/mcmc.h"
+#include "nsamp/kernels/operands.h"
+
+namespace nsamp::kernels {
+
+namespace {
+
+template <class T>
+void propose_cpu(const T* x, const T* g, const T* z, T step, T* y, std::int64_t n) {
+  const T s = std::sqrt(T(2) * step);
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] - step * g[i] + s * z[i];
+}
+
+template <class T>
+void accept_cpu(T* x, T* e, T* g, const T* y, const T* ey, const T* gy, const T* log_u, T step, T* acc,
+                std::int64_t B, std::int64_t d) {
+#pragma omp parallel for schedule(static) if (B * d > (1 << 14))
+  for (std::int64_t b = 0; b < B; ++b) {
+    T fwd = 0, bwd = 0;
+    for (std::int64_t j = 0; j < d; ++j) {
+      const std::int64_t k = b * d + j;
+      const T f = y[k] - x[k] + step * g[k], r = x[k] - y[k] + step * gy[k];
+      fwd += f * f;
+      bwd += r * r;
+    }
+    const T la = mala_log_ratio(e[b], ey[b], fwd, bwd, step);
+    if (log_u[b] < la) {  // false for NaN
+      for (std::int64_t j = 0; j < d; ++j) {
+        x[b * d + j] = y[b * d + j];
+        g[b * d + j] = gy[b * d + j];
+      }
+      e[b] = ey[b];
+      acc[b] += T(1);
+    }
+  }
+}
+
+}  // namespace
+
+void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
+                      Context& ctx) {
+  check_operands("langevin_propose", ctx, {{"y", &y}, {"x", &x}, {"grad", &grad}, {"noise", &noise}});
+  check_shape("langevin_propose", x, "x", y.shape());
+  check_shape("langevin_propose", grad, "grad", y.shape());
+  check_shape("langevin_propose", noise, "noise", y.shape());
+  NSAMP_CHECK(step > 0, "langevin_propose: step must be positive, got ", step);
+  if (y.numel() == 0) return;
+  if (y.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::langevin_propose_cuda(x, grad, noise, step, y, ctx);
+    return;
+  }
+  if (y.dtype() == DType::F32)
+    propose_cpu(x.data<float>(), grad.data<float>(), noise.data<float>(), float(step), y.data<float>(),
+                y.numel());
+  else
+    propose_cpu(x.data<double>(), grad.data<double>(), noise.data<double>(), step, y.data<double>(),
+                y.numel());
+}
+
+void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
+                 const Tensor& log_u, double step, Tensor& accepted, Context& ctx) {
+  const char* op = "mala_accept";
+  check_operands(op, ctx, {{"x", &x}, {"y", &y}, {"grad", &grad}, {"gy", &gy}});
+  check_operands(op, ctx, {{"e", &e}, {"ey", &ey}, {"log_u", &log_u}, {"accepted", &accepted}, {"x", &x}});
+  NSAMP_CHECK(x.rank() == 2, op, ": x must be [B, d], got ", x.desc());
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&y, &grad, &gy})
+    check_shape(op, *t, "state", x.shape());
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&e, &ey, &log_u, &accepted})
+    NSAMP_CHECK(t->numel() == x.rows(), op, ": per-chain tensor ", t->desc(), " must hold ", x.rows(),
+                " values");
+  NSAMP_CHECK(step > 0, op, ": step must be positive, got ", step);
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&y, &gy, &ey})
+    NSAMP_CHECK(!t->same_storage(x) && !t->same_storage(grad) && !t->same_storage(e), op,
+                ": the proposal must not share memory with the chain state");
+  if (x.rows() == 0) return;
+  if (x.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::mala_accept_cuda(x, e, grad, y, ey, gy, log_u, step, accepted, ctx);
+    return;
+  }
+  const std::int64_t B = x.rows(), d = x.cols();
+  if (x.dtype() == DType::F32)
+    accept_cpu(x.data<float>(), e.data<float>(), grad.data<float>(), y.data<float>(), ey.data<float>(),
+               gy.data<float>(), log_u.data<float>(), float(step), accepted.data<float>(), B, d);
+  else
+    accept_cpu(x.data<double>(), e.data<double>(), grad.data<double>(), y.data<double>(), ey.data<double>(),
+               gy.data<double>(), log_u.data<double>(), step, accepted.data<double>(), B, d);
+}
+
+}  // namespace nsamp::kernels

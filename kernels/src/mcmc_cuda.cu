@@ -1,0 +1,80 @@
+// MCMC family: CUDA launchers. The proposal is elementwise; the accept step is one warp per chain: the two
+// row sums by shuffles, then the whole warp copies an accepted row.
+#include "launch_cuda.cuh"
+#include "nsamp/core/cuda_check.h"
+#include "nsamp/kernels/mcmc.h"
+
+namespace nsamp::kernels::detail {
+
+namespace {
+
+template <class T>
+__global__ void propose_kernel(const T* __restrict__ x, const T* __restrict__ g, const T* __restrict__ z,
+                               T step, T* __restrict__ y, std::int64_t n) {
+  const T s = sqrt(T(2) * step);
+  NSAMP_GRID_STRIDE(i, n) y[i] = x[i] - step * g[i] + s * z[i];
+}
+
+template <class T>
+__global__ void accept_kernel(T* __restrict__ x, T* __restrict__ e, T* __restrict__ g,
+                              const T* __restrict__ y, const T* __restrict__ ey, const T* __restrict__ gy,
+                              const T* __restrict__ log_u, T step, T* __restrict__ acc, std::int64_t B,
+                              std::int64_t d) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
+  for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); b < B; b += warps) {
+    T fwd = 0, bwd = 0;
+    for (std::int64_t j = lane; j < d; j += 32) {
+      const std::int64_t k = b * d + j;
+      const T f = y[k] - x[k] + step * g[k], r = x[k] - y[k] + step * gy[k];
+      fwd += f * f;
+      bwd += r * r;
+    }
+    for (int m = 16; m > 0; m >>= 1) {
+      fwd += __shfl_xor_sync(0xffffffffu, fwd, m);
+      bwd += __shfl_xor_sync(0xffffffffu, bwd, m);
+    }
+    const bool take = log_u[b] < mala_log_ratio(e[b], ey[b], fwd, bwd, step);
+    if (take) {
+      for (std::int64_t j = lane; j < d; j += 32) {
+        x[b * d + j] = y[b * d + j];
+        g[b * d + j] = gy[b * d + j];
+      }
+      if (lane == 0) {
+        e[b] = ey[b];
+        acc[b] += T(1);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
+                           Context& ctx) {
+  const std::int64_t n = y.numel();
+  if (y.dtype() == DType::F32)
+    propose_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+        x.data<float>(), grad.data<float>(), noise.data<float>(), float(step), y.data<float>(), n);
+  else
+    propose_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+        x.data<double>(), grad.data<double>(), noise.data<double>(), step, y.data<double>(), n);
+  NSAMP_CUDA_CHECK_LAUNCH("langevin_propose " + y.desc());
+}
+
+void mala_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
+                      const Tensor& log_u, double step, Tensor& accepted, Context& ctx) {
+  const std::int64_t B = x.rows(), d = x.cols();
+  const int grid = grid_for(B * 32);
+  if (x.dtype() == DType::F32)
+    accept_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
+        x.data<float>(), e.data<float>(), grad.data<float>(), y.data<float>(), ey.data<float>(),
+        gy.data<float>(), log_u.data<float>(), float(step), accepted.data<float>(), B, d);
+  else
+    accept_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
+        x.data<double>(), e.data<double>(), grad.data<double>(), y.data<double>(), ey.data<double>(),
+        gy.data<double>(), log_u.data<double>(), step, accepted.data<double>(), B, d);
+  NSAMP_CUDA_CHECK_LAUNCH("mala_accept " + x.desc());
+}
+
+}  // namespace nsamp::kernels::detail

@@ -1,0 +1,55 @@
+#include "nsamp/samplers/mala.h"
+
+#include "nsamp/core/fill.h"
+#include "nsamp/kernels/elementwise.h"
+#include "nsamp/kernels/mcmc.h"
+
+namespace nsamp::samplers {
+
+MalaChains::MalaChains(const targets::Target& target, const Tensor& x0, double step, Context& ctx)
+    : target_(target), ctx_(ctx), step_(step) {
+  NSAMP_CHECK(x0.defined() && x0.rank() == 2 && x0.cols() == target.dim(), "MalaChains(", target.name(),
+              "): initial states must be [B, ", target.dim(), "], got ", x0.desc());
+  set_step(step);
+  const Shape s = x0.shape(), r{x0.rows()};
+  const DType dt = x0.dtype();
+  x_ = x0.to(ctx.device(), ctx);
+  e_ = Tensor::empty(r, dt, ctx);
+  g_ = Tensor::empty(s, dt, ctx);
+  y_ = Tensor::empty(s, dt, ctx);
+  ey_ = Tensor::empty(r, dt, ctx);
+  gy_ = Tensor::empty(s, dt, ctx);
+  noise_ = Tensor::empty(s, dt, ctx);
+  log_u_ = Tensor::empty(r, dt, ctx);
+  accepted_ = Tensor::zeros(r, dt, ctx);
+  target_.energy_and_grad(x_, e_, g_, ctx_);
+}
+
+void MalaChains::set_step(double step) {
+  NSAMP_CHECK(step > 0, "MalaChains(", target_.name(), "): step must be positive, got ", step);
+  step_ = step;
+}
+
+void MalaChains::run(std::int64_t steps) {
+  for (std::int64_t i = 0; i < steps; ++i) {
+    fill_normal(noise_, ctx_);
+    kernels::langevin_propose(x_, g_, noise_, step_, y_, ctx_);
+    target_.energy_and_grad(y_, ey_, gy_, ctx_);
+    fill_uniform(log_u_, ctx_);
+    kernels::unary_forward(kernels::UnaryOp::Log, log_u_, log_u_, ctx_);
+    kernels::mala_accept(x_, e_, g_, y_, ey_, gy_, log_u_, step_, accepted_, ctx_);
+    ++steps_;
+  }
+}
+
+double MalaChains::acceptance_rate() const {
+  if (steps_ == 0 || x_.rows() == 0) return 0.0;
+  double total = 0;
+  if (accepted_.dtype() == DType::F32)
+    for (float v : accepted_.to_vector<float>(ctx_)) total += v;
+  else
+    for (double v : accepted_.to_vector<double>(ctx_)) total += v;
+  return total / (double(steps_) * double(x_.rows()));
+}
+
+}  // namespace nsamp::samplers
