@@ -11,5 +11,6 @@ using Action = std::function<int()>;
 Action add_info(CLI::App& app);
 Action add_energy(CLI::App& app);
 Action add_sample_target(CLI::App& app);
+Action add_reference(CLI::App& app);
 
 }  // namespace nsamp::apps

@@ -1,5 +1,5 @@
 // nsamp: the command line (DESIGN.md's contract). Subcommands so far: info (the default), energy,
-// sample-target.
+// sample-target, reference.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   const nsamp::apps::Action info = nsamp::apps::add_info(app);
   const nsamp::apps::Action energy = nsamp::apps::add_energy(app);
   const nsamp::apps::Action sample_target = nsamp::apps::add_sample_target(app);
+  const nsamp::apps::Action reference = nsamp::apps::add_reference(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("energy")) return energy();
     if (app.got_subcommand("sample-target")) return sample_target();
+    if (app.got_subcommand("reference")) return reference();
     return info();
   } catch (const nsamp::Error& e) {
     std::cerr << e.what() << "\n";

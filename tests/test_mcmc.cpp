@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "nsamp/kernels/mcmc.h"
+#include "nsamp/samplers/diagnostics.h"
 #include "nsamp/samplers/mala.h"
 #include "test_util.h"
 
@@ -83,4 +84,26 @@ NSAMP_DEVICE_TEST("mcmc: MALA leaves a Gaussian invariant and converges to it fr
   }
   CHECK_THROWS_WITH_AS(samplers::MalaChains(*target, x0, -1.0, ctx),
                        doctest::Contains("step must be positive"), Error);
+}
+
+TEST_CASE("mcmc: split R-hat is about 1 for mixed chains and large for stuck ones" *
+          doctest::test_suite("cpu")) {
+  Context host(Device::cpu(), 3);
+  Tensor z = Tensor::empty(Shape{8, 1000}, DType::F64, host);
+  fill_normal(z, host);
+  const std::vector<double> v = z.to_vector<double>(host);
+  std::vector<std::vector<double>> mixed(8), stuck(8), drifting(8);
+  for (int c = 0; c < 8; ++c)
+    for (int i = 0; i < 1000; ++i) {
+      const double x = v[c * 1000 + i];
+      mixed[c].push_back(x);
+      stuck[c].push_back(x + (c % 2 ? 3.0 : 0.0));  // two groups of chains in different modes
+      drifting[c].push_back(x + 0.005 * i);         // every chain still moving
+    }
+  const double r = samplers::split_rhat(mixed);
+  MESSAGE("R-hat of i.i.d. chains " << r);
+  CHECK(r < 1.01);
+  CHECK(samplers::split_rhat(stuck) > 1.5);
+  CHECK(samplers::split_rhat(drifting) > 1.1);
+  CHECK_THROWS_WITH_AS(samplers::split_rhat({{1, 2, 3}}), doctest::Contains("at least 4 values"), Error);
 }
