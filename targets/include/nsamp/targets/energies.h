@@ -15,19 +15,33 @@ struct MixtureEnergy {
   T inv_var;   // 1 / s^2
   T log_norm;  // -(d/2) log(2 pi s^2) - log K
   NSAMP_HD T eval(const T* x, T* g) const {
-    kernels::LseAcc<T> acc = kernels::LseAcc<T>::init();
-    for (int k = 0; k < K; ++k) acc.push(log_component(x, k));
-    const T lse = acc.result();
-    if (g) {
-      for (int j = 0; j < d; ++j) g[j] = T(0);
-      // dE/dx = sum_k w_k (x - mu_k) / s^2, w = softmax of the component log-densities.
-      for (int k = 0; k < K; ++k) {
-        const T w = hd::exp(log_component(x, k) - lse) * inv_var;
-        const T* mu = means + k * d;
+    if (!g) {
+      kernels::LseAcc<T> acc = kernels::LseAcc<T>::init();
+      for (int k = 0; k < K; ++k) acc.push(log_component(x, k));
+      return -(acc.result() + log_norm);
+    }
+    // One pass: dE/dx = sum_k w_k (x - mu_k) / s^2 with w the softmax of the component log-densities,
+    // accumulated against the running maximum and rescaled when it moves (one exp per component, as in online
+    // softmax).
+    for (int j = 0; j < d; ++j) g[j] = T(0);
+    T m = -hd::infinity<T>(), s = 0;
+    for (int k = 0; k < K; ++k) {
+      const T l = log_component(x, k);
+      const T* mu = means + k * d;
+      if (l > m) {
+        const T scale = hd::exp(m - l);  // 0 on the first component
+        s = s * scale + T(1);
+        for (int j = 0; j < d; ++j) g[j] = g[j] * scale + (x[j] - mu[j]);
+        m = l;
+      } else {
+        const T w = hd::exp(l - m);
+        s += w;
         for (int j = 0; j < d; ++j) g[j] += w * (x[j] - mu[j]);
       }
     }
-    return -(lse + log_norm);
+    const T c = inv_var / s;
+    for (int j = 0; j < d; ++j) g[j] *= c;
+    return -(m + hd::log(s) + log_norm);
   }
   NSAMP_HD T log_component(const T* x, int k) const {
     const T* mu = means + k * d;
