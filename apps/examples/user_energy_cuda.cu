@@ -27,9 +27,13 @@ int main() {
          gh = Tensor::empty(Shape{100000, 2}, DType::F32, cpu);
   t.energy_and_grad(xh, eh, gh, cpu);
   const std::vector<float> e_gpu = e.to_vector<float>(gpu), e_cpu = eh.to_vector<float>(cpu);
+  const std::vector<float> g_gpu = g.to_vector<float>(gpu), g_cpu = gh.to_vector<float>(cpu);
   double worst = 0;
   for (std::size_t i = 0; i < e_gpu.size(); ++i)
     worst = std::fmax(worst, std::fabs(e_gpu[i] - e_cpu[i]) / std::fmax(1.0, std::fabs(e_cpu[i])));
-  std::printf("user energy on CUDA: max relative difference to the CPU path %.3g\n", worst);
+  for (std::size_t i = 0; i < g_gpu.size(); ++i)
+    worst = std::fmax(worst, std::fabs(g_gpu[i] - g_cpu[i]) / std::fmax(1.0, std::fabs(g_cpu[i])));
+  std::printf("user energy on CUDA: energies and gradients, max relative difference to the CPU path %.3g\n",
+              worst);
   return worst < 1e-5 ? 0 : 1;
 }

@@ -1,5 +1,9 @@
 #include "nsamp/core/context.h"
 
+#include <atomic>
+
+#include "nsamp/core/tensor.h"
+
 #include "cuda_runtime_internal.h"
 #include "nsamp/core/config.h"
 #include "nsamp/core/device.h"
@@ -82,6 +86,22 @@ void Context::make_current() const {
   if constexpr (kCudaBuilt) {
     if (device_.is_cuda()) detail::cuda_set_device(device_.index);
   }
+}
+
+const Tensor& Context::constant(std::uint64_t owner, int tag, const std::function<Tensor()>& make) {
+  std::lock_guard<std::mutex> lock(constants_mu_);
+  auto& slot = constants_[{owner, tag}];
+  if (!slot) {
+    slot = std::make_shared<Tensor>(make());
+    NSAMP_CHECK(slot->defined() && (slot->device().is_cpu() || slot->owner() == device_alloc_.get()),
+                "Context::constant: the buffer must be allocated from this context");
+  }
+  return *slot;
+}
+
+std::uint64_t Context::new_constant_owner() {
+  static std::atomic<std::uint64_t> next{1};
+  return next++;
 }
 
 }  // namespace nsamp

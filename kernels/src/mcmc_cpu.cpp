@@ -78,6 +78,9 @@ void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tens
   for (const Tensor* t : std::initializer_list<const Tensor*>{&y, &gy, &ey})
     NSAMP_CHECK(!t->same_storage(x) && !t->same_storage(grad) && !t->same_storage(e), op,
                 ": the proposal must not share memory with the chain state");
+  NSAMP_CHECK(!x.same_storage(grad) && !e.same_storage(accepted) && !e.same_storage(log_u) &&
+                  !accepted.same_storage(log_u),
+              op, ": x, grad, e, log_u and accepted must be separate buffers");
   if (x.rows() == 0) return;
   if (x.device().is_cuda()) {
     if constexpr (kCudaBuilt) detail::mala_accept_cuda(x, e, grad, y, ey, gy, log_u, step, accepted, ctx);

@@ -23,6 +23,8 @@ __global__ void accept_kernel(T* __restrict__ x, T* __restrict__ e, T* __restric
   const int lane = threadIdx.x & 31;
   const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); b < B; b += warps) {
+    // Per-chain scalars are read before any lane can write them (lane 0 updates e[b] below).
+    const T eb = e[b], eyb = ey[b], lub = log_u[b];
     T fwd = 0, bwd = 0;
     for (std::int64_t j = lane; j < d; j += 32) {
       const std::int64_t k = b * d + j;
@@ -34,14 +36,15 @@ __global__ void accept_kernel(T* __restrict__ x, T* __restrict__ e, T* __restric
       fwd += __shfl_xor_sync(0xffffffffu, fwd, m);
       bwd += __shfl_xor_sync(0xffffffffu, bwd, m);
     }
-    const bool take = log_u[b] < mala_log_ratio(e[b], ey[b], fwd, bwd, step);
+    // Every lane holds the same sums after the butterfly, so the decision is uniform across the warp.
+    const bool take = lub < mala_log_ratio(eb, eyb, fwd, bwd, step);
     if (take) {
       for (std::int64_t j = lane; j < d; j += 32) {
         x[b * d + j] = y[b * d + j];
         g[b * d + j] = gy[b * d + j];
       }
       if (lane == 0) {
-        e[b] = ey[b];
+        e[b] = eyb;
         acc[b] += T(1);
       }
     }

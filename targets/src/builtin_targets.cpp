@@ -194,16 +194,13 @@ class MixtureTarget final : public FamilyTarget {
     return MixtureEnergy<T>{m, K_, d_, T(p.inv_var), T(p.log_norm)};
   }
   NSAMP_TARGET_CPU(functor)
+  // Uploaded once per context and dtype, and freed with the context.
   Tensor device_means(DType dt, Context& ctx) const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto key = std::make_pair(static_cast<const void*>(&ctx.allocator()), dt);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
-    const Shape s{K_, d_};
-    Tensor t = dt == DType::F64 ? Tensor::from_vector(flat_, s, ctx.device(), ctx)
-                                : Tensor::from_vector(flat_f32_, s, ctx.device(), ctx);
-    cache_.emplace(key, t);
-    return t;
+    return ctx.constant(owner_, static_cast<int>(dt), [&] {
+      const Shape s{K_, d_};
+      return dt == DType::F64 ? Tensor::from_vector(flat_, s, ctx.device(), ctx)
+                              : Tensor::from_vector(flat_f32_, s, ctx.device(), ctx);
+    });
   }
   void draw(Tensor& out, Context& ctx) const override {
     host_sample(out, ctx, [this](HostStream& s, double* x) {
@@ -220,9 +217,7 @@ class MixtureTarget final : public FamilyTarget {
   std::vector<float> flat_f32_;
   double std_;
   int K_ = 0, d_ = 0;
-  // Means uploaded once per (context, dtype): device memory belongs to a context.
-  mutable std::mutex mu_;
-  mutable std::map<std::pair<const void*, DType>, Tensor> cache_;
+  std::uint64_t owner_ = Context::new_constant_owner();
 };
 
 // Means uniform in [-range, range]^d from a fixed Philox seed (gmm120, mog40-50d): this project's definition.

@@ -19,6 +19,7 @@ void Target::energy(const Tensor& x, Tensor& e, Context& ctx) const {
   NSAMP_CHECK(e.defined() && e.numel() == x.rows() && e.dtype() == x.dtype() && e.device() == x.device(),
               "energy(", name(), "): e must hold ", x.rows(), " ", dtype_name(x.dtype()), " values on ",
               x.device().str(), ", got ", e.desc());
+  NSAMP_CHECK(!e.same_storage(x), "energy(", name(), "): x and e must be separate buffers");
   if (x.rows() == 0) return;
   evaluate(x, e, nullptr, ctx);
 }

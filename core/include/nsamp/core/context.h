@@ -4,7 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <utility>
 
 #include "nsamp/core/allocator.h"
 #include "nsamp/core/types.h"
@@ -66,6 +70,12 @@ class Context {
   // Makes this context's GPU the calling thread's current device (needed only with several GPUs).
   void make_current() const;
 
+  // Constant buffers (a target's mixture means, a network's fixed frequencies) uploaded once per context and
+  // freed with it. `owner` is a process-unique id (new_constant_owner()), `tag` tells an owner's buffers
+  // apart; `make` runs on the first request only.
+  const class Tensor& constant(std::uint64_t owner, int tag, const std::function<class Tensor()>& make);
+  static std::uint64_t new_constant_owner();
+
  private:
   Device device_;
   std::uint64_t seed_ = 0;
@@ -76,6 +86,8 @@ class Context {
   BlasHandle cublas_ = nullptr;
   std::shared_ptr<Allocator> host_alloc_;
   std::shared_ptr<Allocator> device_alloc_;
+  std::mutex constants_mu_;
+  std::map<std::pair<std::uint64_t, int>, std::shared_ptr<class Tensor>> constants_;
 };
 
 }  // namespace nsamp

@@ -20,8 +20,8 @@ void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, 
                       Context& ctx);
 
 // Per chain b: accept y_b when log_u_b < log alpha_b (a NaN or -inf ratio rejects); an accepted chain copies
-// (y, e_y, g_y) into (x, e, grad) and adds 1 to accepted_b. x, grad, y, gy: [B, d]; e, ey, log_u, accepted:
-// [B].
+// (y, e_y, g_y) into (x, e, grad) and adds 1 to accepted_b (counts are exact up to 2^24 per chain in
+// float32). x, grad, y, gy: [B, d]; e, ey, log_u, accepted: [B].
 void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
                  const Tensor& log_u, double step, Tensor& accepted, Context& ctx);
 

@@ -27,6 +27,7 @@ struct MixtureEnergy {
     T m = -hd::infinity<T>(), s = 0;
     for (int k = 0; k < K; ++k) {
       const T l = log_component(x, k);
+      if (l == -hd::infinity<T>()) continue;  // no weight (x infinite), and exp(-inf - -inf) would be NaN
       const T* mu = means + k * d;
       if (l > m) {
         const T scale = hd::exp(m - l);  // 0 on the first component
@@ -38,6 +39,12 @@ struct MixtureEnergy {
         s += w;
         for (int j = 0; j < d; ++j) g[j] += w * (x[j] - mu[j]);
       }
+    }
+    // Every component at zero density (and no NaN seen, which made s NaN): E = +inf, the gradient is
+    // undefined.
+    if (m == -hd::infinity<T>() && s == s) {
+      for (int j = 0; j < d; ++j) g[j] = hd::quiet_nan<T>();
+      return hd::infinity<T>();
     }
     const T c = inv_var / s;
     for (int j = 0; j < d; ++j) g[j] *= c;

@@ -22,6 +22,9 @@
 
 #if defined(__CUDACC__)
 #include "nsamp/core/cuda_check.h"
+#define NSAMP_FUNCTOR_TARGET_DEVICE true
+#else
+#define NSAMP_FUNCTOR_TARGET_DEVICE false
 #endif
 
 namespace nsamp::targets {
@@ -38,8 +41,13 @@ __global__ void functor_kernel(F f, const T* __restrict__ x, T* __restrict__ e, 
 #endif
 }  // namespace user_detail
 
-template <class F>
+// kDevice records which compiler built the instantiation, so that a functor used from both a .cpp and a .cu
+// file gives two distinct classes instead of one class with two bodies (an ODR violation).
+template <class F, bool kDevice = NSAMP_FUNCTOR_TARGET_DEVICE>
 class FunctorTarget final : public Target {
+  static_assert(kDevice == NSAMP_FUNCTOR_TARGET_DEVICE,
+                "FunctorTarget: leave kDevice at its default; it follows the compiler (nvcc or not)");
+
  public:
   FunctorTarget(std::string name, std::int64_t dim, F f, Particles particles = {})
       : name_(std::move(name)), dim_(dim), f_(f), particles_(particles) {
