@@ -2,8 +2,6 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <map>
-#include <mutex>
 
 #include "gmm40_means.h"
 #include "launch.h"
@@ -104,7 +102,7 @@ class Rejection1D {
   double M_;
 };
 
-// Trapezoid-free Simpson quadrature of a smooth, fast-decaying integrand on [lo, hi].
+// Composite Simpson quadrature of a smooth integrand that vanishes outside [lo, hi].
 double simpson(const std::function<double(double)>& f, double lo, double hi, int n = 200000) {
   const double h = (hi - lo) / n;
   double s = f(lo) + f(hi);
