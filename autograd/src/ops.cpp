@@ -66,8 +66,6 @@ Shape broadcast_shape(const char* op, const Var& a, const Var& b) {
   return out;
 }
 
-Tensor clone(const Tensor& t, Context& ctx) { return t.clone(ctx); }
-
 }  // namespace
 
 // ---- arithmetic -------------------------------------------------------------------------------------------
@@ -108,14 +106,16 @@ Var mul(Tape& t, const Var& a, const Var& b) {
   const Form fa = form_of("mul", a.value(), s), fb = form_of("mul", b.value(), s);
   return t.record("mul", {a, b}, out, [ta = a.value(), tb = b.value(), fa, fb](NodeGrads& g) {
     Context& c = g.ctx();
-    Tensor tmp = empty_like(g.out(), c);
+    // A fresh product per input: a same-shaped operand takes it as its gradient without a copy.
     if (g.needs(0)) {
-      k::mul(g.out(), tb, tmp, c);
-      g.add(0, fa == Form::Same ? clone(tmp, c) : sum_to(tmp, ta, fa, c));
+      Tensor ga = empty_like(g.out(), c);
+      k::mul(g.out(), tb, ga, c);
+      g.add(0, fa == Form::Same ? ga : sum_to(ga, ta, fa, c));
     }
     if (g.needs(1)) {
-      k::mul(g.out(), ta, tmp, c);
-      g.add(1, fb == Form::Same ? clone(tmp, c) : sum_to(tmp, tb, fb, c));
+      Tensor gb = empty_like(g.out(), c);
+      k::mul(g.out(), ta, gb, c);
+      g.add(1, fb == Form::Same ? gb : sum_to(gb, tb, fb, c));
     }
   });
 }

@@ -15,21 +15,24 @@ ag::Var fourier_features(ag::Tape& t, const ag::Var& v, const ag::Var& coeff, co
   return ag::concat_cols(t, {ag::sin(t, arg), ag::cos(t, arg)});
 }
 
+ag::Var constant_row(const std::vector<double>& values, DType dtype, Context& ctx, const std::string& name) {
+  const Shape s{1, static_cast<std::int64_t>(values.size())};
+  Tensor out = Tensor::empty(s, dtype, ctx);
+  if (dtype == DType::F64)
+    copy(Tensor::from_vector(values, s, Device::cpu(), ctx), out, ctx);
+  else
+    copy(Tensor::from_vector(std::vector<float>(values.begin(), values.end()), s, Device::cpu(), ctx), out,
+         ctx);
+  return ag::Var::leaf(out, false, name);
+}
+
 ag::Var sinusoidal_coefficients(std::int64_t half_size, double scale, DType dtype, Context& ctx) {
   NSAMP_CHECK(half_size >= 2, "sinusoidal embedding: half size ", half_size, " must be at least 2");
   std::vector<double> c(static_cast<std::size_t>(half_size));
   const double step = std::log(10000.0) / static_cast<double>(half_size - 1);
   for (std::int64_t k = 0; k < half_size; ++k)
     c[static_cast<std::size_t>(k)] = scale * std::exp(-step * double(k));
-  Tensor host = Tensor::from_vector(c, Shape{1, half_size}, Device::cpu(), ctx);
-  Tensor v = Tensor::empty(host.shape(), dtype, ctx);
-  if (dtype == DType::F64) {
-    copy(host, v, ctx);
-  } else {
-    std::vector<float> f(c.begin(), c.end());
-    copy(Tensor::from_vector(f, host.shape(), Device::cpu(), ctx), v, ctx);
-  }
-  return ag::Var::leaf(v, false, "sinusoidal_coefficients");
+  return constant_row(c, dtype, ctx, "sinusoidal_coefficients");
 }
 
 }  // namespace nsamp::samplers

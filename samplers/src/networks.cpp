@@ -13,17 +13,6 @@ using ag::Var;
 
 namespace {
 
-// A constant [1, n] row from host values, in `dtype` on the context's device.
-Var constant_row(const std::vector<double>& v, DType dtype, Context& ctx, const std::string& name) {
-  const Shape s{1, static_cast<std::int64_t>(v.size())};
-  Tensor out = Tensor::empty(s, dtype, ctx);
-  if (dtype == DType::F64)
-    copy(Tensor::from_vector(v, s, Device::cpu(), ctx), out, ctx);
-  else
-    copy(Tensor::from_vector(std::vector<float>(v.begin(), v.end()), s, Device::cpu(), ctx), out, ctx);
-  return Var::leaf(out, false, name);
-}
-
 std::vector<double> linspace(double a, double b, std::int64_t n) {
   std::vector<double> v(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i)

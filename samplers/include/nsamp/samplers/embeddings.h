@@ -1,6 +1,9 @@
 // Time and coordinate embeddings shared by the samplers' networks.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "nsamp/autograd/ops.h"
 
 namespace nsamp::samplers {
@@ -9,6 +12,9 @@ namespace nsamp::samplers {
 // which gives one row that broadcasts), fixed frequencies c [1, K] and an optional learned phase [K].
 // Returns [B, 2K].
 ag::Var fourier_features(ag::Tape& t, const ag::Var& v, const ag::Var& coeff, const ag::Var& phase);
+
+// A constant (no gradient) [1, n] row of `values` in `dtype` on the context's device, uploaded once.
+ag::Var constant_row(const std::vector<double>& values, DType dtype, Context& ctx, const std::string& name);
 
 // The transformer-style sinusoidal frequencies of iDEM and tiny-diffusion: c_k = scale * 10000^(-k / (K -
 // 1)), k = 0..K-1, as a constant [1, K] variable.
