@@ -1,0 +1,297 @@
+// Transport family: CUDA launchers. Pairwise costs are 32 x 32 output tiles staged through shared memory;
+// Sinkhorn updates and plan sums are one warp per row of the cost matrix (coalesced along the row); an
+// auction round is five small kernels (bid, resolve, assign, reset, compact) and one 4-byte read.
+#include <math_constants.h>
+
+#include <limits>
+
+#include "launch_cuda.cuh"
+#include "nsamp/core/cuda_check.h"
+#include "nsamp/kernels/reduce.h"
+#include "nsamp/kernels/transport.h"
+
+namespace nsamp::kernels::detail {
+
+namespace {
+
+constexpr unsigned kFull = 0xffffffffu;
+constexpr std::int32_t kNoWinner = std::numeric_limits<std::int32_t>::max();
+
+constexpr int kTile = 32, kTileK = 16, kTileRowsPerThread = 4;  // block = 32 x 8 threads
+
+template <class T>
+__global__ void pairwise_kernel(const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ out,
+                                std::int64_t N, std::int64_t M, std::int64_t d, bool sq) {
+  __shared__ T xs[kTile][kTileK + 1];
+  __shared__ T ys[kTile][kTileK + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * kTile + tx;
+  const std::int64_t i0 = std::int64_t(blockIdx.y) * kTile, j0 = std::int64_t(blockIdx.x) * kTile;
+  T acc[kTileRowsPerThread] = {};
+  for (std::int64_t k0 = 0; k0 < d; k0 += kTileK) {
+    for (int e = tid; e < kTile * kTileK; e += kTile * 8) {
+      const int r = e / kTileK, kk = e % kTileK;
+      const bool kin = k0 + kk < d;
+      xs[r][kk] = (kin && i0 + r < N) ? x[(i0 + r) * d + k0 + kk] : T(0);
+      ys[r][kk] = (kin && j0 + r < M) ? y[(j0 + r) * d + k0 + kk] : T(0);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kTileK; ++kk) {
+      const T yv = ys[tx][kk];
+#pragma unroll
+      for (int q = 0; q < kTileRowsPerThread; ++q) {
+        const T t = xs[ty + 8 * q][kk] - yv;
+        acc[q] += t * t;
+      }
+    }
+    __syncthreads();
+  }
+  const std::int64_t j = j0 + tx;
+  if (j >= M) return;
+#pragma unroll
+  for (int q = 0; q < kTileRowsPerThread; ++q) {
+    const std::int64_t i = i0 + ty + 8 * q;
+    if (i < N) out[i * M + j] = sq ? acc[q] : sqrt(acc[q]);
+  }
+}
+
+template <class T>
+__device__ LseAcc<T> lse_allreduce(LseAcc<T> a) {
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1) a.merge({__shfl_xor_sync(kFull, a.m, m), __shfl_xor_sync(kFull, a.s, m)});
+  return a;
+}
+
+template <class T>
+__global__ void potential_kernel(const T* __restrict__ c, const T* __restrict__ g, T log_a, T eps,
+                                 T* __restrict__ f, std::int64_t N, std::int64_t M) {
+  const int lane = threadIdx.x & 31;
+  const T inv = T(1) / eps;
+  const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); i < N; i += warps) {
+    LseAcc<T> acc = LseAcc<T>::init();
+    for (std::int64_t j = lane; j < M; j += 32) acc.push((g[j] - c[i * M + j]) * inv);
+    acc = lse_allreduce(acc);
+    if (lane == 0) f[i] = eps * (log_a - acc.result());
+  }
+}
+
+template <class T>
+__global__ void plan_rows_kernel(const T* __restrict__ c, const T* __restrict__ f, const T* __restrict__ g,
+                                 T eps, T* __restrict__ mass, T* __restrict__ cost, std::int64_t N,
+                                 std::int64_t M) {
+  const int lane = threadIdx.x & 31;
+  const T inv = T(1) / eps;
+  const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); i < N; i += warps) {
+    const T fi = f[i];
+    T m = 0, s = 0;
+    for (std::int64_t j = lane; j < M; j += 32) {
+      const T cij = c[i * M + j];
+      const T p = exp((fi + g[j] - cij) * inv);
+      m += p;
+      s += p * cij;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      m += __shfl_xor_sync(kFull, m, o);
+      s += __shfl_xor_sync(kFull, s, o);
+    }
+    if (lane == 0) {
+      mass[i] = m;
+      cost[i] = s;
+    }
+  }
+}
+
+// ---- auction ----------------------------------------------------------------------------------------------
+
+// Best value, its (lowest) column and the second-best value of the multiset {c_ij + p_j}.
+struct Best2 {
+  double w1, w2;
+  std::int32_t j1;
+  __device__ void push(double w, std::int32_t j) {
+    if (w < w1 || (w == w1 && j < j1)) {
+      w2 = w1;
+      w1 = w;
+      j1 = j;
+    } else if (w < w2) {
+      w2 = w;
+    }
+  }
+  __device__ void merge(const Best2& o) {
+    if (o.w1 < w1 || (o.w1 == w1 && o.j1 < j1)) {
+      w2 = fmin(w1, o.w2);
+      w1 = o.w1;
+      j1 = o.j1;
+    } else {
+      w2 = fmin(w2, o.w1);
+    }
+  }
+};
+
+__device__ unsigned long long bits_of(double v) {
+  return static_cast<unsigned long long>(__double_as_longlong(v));
+}
+
+template <class T>
+__global__ void bid_kernel(const T* __restrict__ c, const double* __restrict__ p,
+                           const std::int32_t* __restrict__ who, std::int64_t m, std::int64_t n, double eps,
+                           std::int32_t* __restrict__ bcol, double* __restrict__ bid,
+                           double* __restrict__ best) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); k < m; k += warps) {
+    const T* r = c + std::int64_t(who[k]) * n;
+    Best2 b{CUDART_INF, CUDART_INF, kNoWinner};
+    for (std::int64_t j = lane; j < n; j += 32) b.push(double(r[j]) + p[j], std::int32_t(j));
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+      b.merge({__shfl_xor_sync(kFull, b.w1, o), __shfl_xor_sync(kFull, b.w2, o),
+               __shfl_xor_sync(kFull, b.j1, o)});
+    if (lane == 0) {
+      const double w2 = n == 1 ? b.w1 : b.w2;
+      const double v = p[b.j1] + (w2 - b.w1) + eps;
+      bcol[k] = b.j1;
+      bid[k] = v;
+      // Bids are positive, so their bit patterns order like their values.
+      atomicMax(reinterpret_cast<unsigned long long*>(best) + b.j1, bits_of(v));
+    }
+  }
+}
+
+__global__ void resolve_kernel(const std::int32_t* __restrict__ who, const std::int32_t* __restrict__ bcol,
+                               const double* __restrict__ bid, const double* __restrict__ best,
+                               std::int32_t* __restrict__ win, std::int64_t m) {
+  NSAMP_GRID_STRIDE(k, m) {
+    const std::int32_t j = bcol[k];
+    if (bid[k] == best[j]) atomicMin(win + j, who[k]);
+  }
+}
+
+__global__ void assign_kernel(const std::int32_t* __restrict__ who, const std::int32_t* __restrict__ bcol,
+                              const double* __restrict__ best, const std::int32_t* __restrict__ win,
+                              double* __restrict__ p, std::int32_t* __restrict__ x,
+                              std::int32_t* __restrict__ y, std::int64_t m) {
+  NSAMP_GRID_STRIDE(k, m) {
+    const std::int32_t j = bcol[k], i = who[k];
+    if (win[j] != i) continue;
+    const std::int32_t prev = y[j];  // an assigned person, never a bidder of this round
+    if (prev >= 0) x[prev] = -1;
+    y[j] = i;
+    x[i] = j;
+    p[j] = best[j];
+  }
+}
+
+__global__ void reset_kernel(const std::int32_t* __restrict__ bcol, double* __restrict__ best,
+                             std::int32_t* __restrict__ win, std::int64_t m) {
+  NSAMP_GRID_STRIDE(k, m) {
+    best[bcol[k]] = 0;
+    win[bcol[k]] = kNoWinner;
+  }
+}
+
+__global__ void compact_kernel(const std::int32_t* __restrict__ x, std::int32_t* __restrict__ who,
+                               std::int32_t* __restrict__ count, std::int64_t n) {
+  NSAMP_GRID_STRIDE(i, n) {
+    if (x[i] < 0) who[atomicAdd(count, 1)] = std::int32_t(i);
+  }
+}
+
+__global__ void begin_phase_kernel(std::int32_t* __restrict__ x, std::int32_t* __restrict__ y,
+                                   std::int32_t* __restrict__ who, double* __restrict__ best,
+                                   std::int32_t* __restrict__ win, std::int32_t* __restrict__ count,
+                                   std::int64_t n) {
+  NSAMP_GRID_STRIDE(i, n) {
+    x[i] = y[i] = -1;
+    who[i] = std::int32_t(i);
+    best[i] = 0;
+    win[i] = kNoWinner;
+    if (i == 0) *count = std::int32_t(n);
+  }
+}
+
+template <class T>
+void round_impl(const Tensor& cost, double eps, std::int64_t m, AuctionState& s, Context& ctx) {
+  const std::int64_t n = cost.rows();
+  cudaStream_t st = ctx.stream();
+  bid_kernel<T><<<grid_for(m * 32), kThreads, 0, st>>>(
+      cost.data<T>(), s.prices.data<double>(), s.bidders.data<std::int32_t>(), m, n, eps,
+      s.bid_col.data<std::int32_t>(), s.bid.data<double>(), s.best.data<double>());
+  resolve_kernel<<<grid_for(m), kThreads, 0, st>>>(s.bidders.data<std::int32_t>(),
+                                                   s.bid_col.data<std::int32_t>(), s.bid.data<double>(),
+                                                   s.best.data<double>(), s.winner.data<std::int32_t>(), m);
+  assign_kernel<<<grid_for(m), kThreads, 0, st>>>(
+      s.bidders.data<std::int32_t>(), s.bid_col.data<std::int32_t>(), s.best.data<double>(),
+      s.winner.data<std::int32_t>(), s.prices.data<double>(), s.col_of_row.data<std::int32_t>(),
+      s.row_of_col.data<std::int32_t>(), m);
+  reset_kernel<<<grid_for(m), kThreads, 0, st>>>(s.bid_col.data<std::int32_t>(), s.best.data<double>(),
+                                                 s.winner.data<std::int32_t>(), m);
+  NSAMP_CUDA_CHECK(cudaMemsetAsync(s.count.data<std::int32_t>(), 0, sizeof(std::int32_t), st),
+                   "auction_round: clearing the bidder count");
+  compact_kernel<<<grid_for(n), kThreads, 0, st>>>(
+      s.col_of_row.data<std::int32_t>(), s.bidders.data<std::int32_t>(), s.count.data<std::int32_t>(), n);
+  NSAMP_CUDA_CHECK_LAUNCH("auction_round " + cost.desc());
+}
+
+}  // namespace
+
+void pairwise_cost_cuda(const Tensor& x, const Tensor& y, PairCost cost, Tensor& out, Context& ctx) {
+  const std::int64_t N = x.rows(), M = y.rows(), d = x.cols();
+  const std::int64_t gy = (N + kTile - 1) / kTile, gx = (M + kTile - 1) / kTile;
+  NSAMP_CHECK(gy <= 65535 && gx <= std::numeric_limits<int>::max(), "pairwise_cost: ", x.desc(),
+              " has too many rows for one launch");
+  const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), block(kTile, 8);
+  const bool sq = cost == PairCost::SqEuclidean;
+  if (out.dtype() == DType::F32)
+    pairwise_kernel<<<grid, block, 0, ctx.stream()>>>(x.data<float>(), y.data<float>(), out.data<float>(), N,
+                                                      M, d, sq);
+  else
+    pairwise_kernel<<<grid, block, 0, ctx.stream()>>>(x.data<double>(), y.data<double>(), out.data<double>(),
+                                                      N, M, d, sq);
+  NSAMP_CUDA_CHECK_LAUNCH("pairwise_cost " + x.desc() + " x " + y.desc());
+}
+
+void sinkhorn_potential_cuda(const Tensor& cost, const Tensor& g, double log_a, double eps, Tensor& f,
+                             Context& ctx) {
+  const std::int64_t N = cost.rows(), M = cost.cols();
+  if (f.dtype() == DType::F32)
+    potential_kernel<<<grid_for(N * 32), kThreads, 0, ctx.stream()>>>(
+        cost.data<float>(), g.data<float>(), float(log_a), float(eps), f.data<float>(), N, M);
+  else
+    potential_kernel<<<grid_for(N * 32), kThreads, 0, ctx.stream()>>>(cost.data<double>(), g.data<double>(),
+                                                                      log_a, eps, f.data<double>(), N, M);
+  NSAMP_CUDA_CHECK_LAUNCH("sinkhorn_potential " + cost.desc());
+}
+
+void sinkhorn_plan_rows_cuda(const Tensor& cost, const Tensor& f, const Tensor& g, double eps,
+                             Tensor& row_mass, Tensor& row_cost, Context& ctx) {
+  const std::int64_t N = cost.rows(), M = cost.cols();
+  if (cost.dtype() == DType::F32)
+    plan_rows_kernel<<<grid_for(N * 32), kThreads, 0, ctx.stream()>>>(
+        cost.data<float>(), f.data<float>(), g.data<float>(), float(eps), row_mass.data<float>(),
+        row_cost.data<float>(), N, M);
+  else
+    plan_rows_kernel<<<grid_for(N * 32), kThreads, 0, ctx.stream()>>>(
+        cost.data<double>(), f.data<double>(), g.data<double>(), eps, row_mass.data<double>(),
+        row_cost.data<double>(), N, M);
+  NSAMP_CUDA_CHECK_LAUNCH("sinkhorn_plan_rows " + cost.desc());
+}
+
+void auction_begin_phase_cuda(AuctionState& s, Context& ctx) {
+  const std::int64_t n = s.prices.numel();
+  begin_phase_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(
+      s.col_of_row.data<std::int32_t>(), s.row_of_col.data<std::int32_t>(), s.bidders.data<std::int32_t>(),
+      s.best.data<double>(), s.winner.data<std::int32_t>(), s.count.data<std::int32_t>(), n);
+  NSAMP_CUDA_CHECK_LAUNCH("auction_begin_phase n=" + std::to_string(n));
+}
+
+void auction_round_cuda(const Tensor& cost, double eps, std::int64_t n_bidders, AuctionState& s,
+                        Context& ctx) {
+  if (cost.dtype() == DType::F32)
+    round_impl<float>(cost, eps, n_bidders, s, ctx);
+  else
+    round_impl<double>(cost, eps, n_bidders, s, ctx);
+}
+
+}  // namespace nsamp::kernels::detail
