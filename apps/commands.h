@@ -12,5 +12,6 @@ Action add_info(CLI::App& app);
 Action add_energy(CLI::App& app);
 Action add_sample_target(CLI::App& app);
 Action add_reference(CLI::App& app);
+Action add_eval(CLI::App& app);
 
 }  // namespace nsamp::apps

@@ -1,5 +1,5 @@
 // nsamp: the command line (DESIGN.md's contract). Subcommands so far: info (the default), energy,
-// sample-target, reference.
+// sample-target, reference, eval.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   const nsamp::apps::Action energy = nsamp::apps::add_energy(app);
   const nsamp::apps::Action sample_target = nsamp::apps::add_sample_target(app);
   const nsamp::apps::Action reference = nsamp::apps::add_reference(app);
+  const nsamp::apps::Action eval = nsamp::apps::add_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("energy")) return energy();
     if (app.got_subcommand("sample-target")) return sample_target();
     if (app.got_subcommand("reference")) return reference();
+    if (app.got_subcommand("eval")) return eval();
     return info();
   } catch (const nsamp::Error& e) {
     std::cerr << e.what() << "\n";
