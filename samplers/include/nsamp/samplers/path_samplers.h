@@ -1,0 +1,102 @@
+// Path-space diffusion samplers (Richter & Berner, ICLR 2024; ../shared/spec/path_samplers.md): a learned
+// control u steers dX = (mu + sigma u)(X, t) dt + sigma(t) dW from a prior to the target, and the log
+// Radon-Nikodym derivative R of each path gives its importance log-weight -R.
+//
+// Methods here: PIS (scaled Brownian motion from delta_0, T = 5), DIS (time reversal of the VP SDE from a
+// truncated N(0, I), T = 1) and EulerDDS (the VP SDE with the reference control r = -sigma x, whose terminal
+// law is N(0, I)), all Euler-Maruyama on a uniform grid with the drift at the left point.
+// Not yet: DDS with the exponential integrator and its cosine grid (the next step of this work).
+//
+// Losses:
+//  - kl: mean(R) with backpropagation through the whole path (memory O(steps x batch x width): every step's
+//    network activations stay on the tape). The target score inside u is detached, as sde_sampler does by
+//    default (ScoreCtrl.detach_score), so no second derivatives of the energy are needed; the terminal
+//    energy's gradient flows into X_N.
+//  - lv: the unbiased variance of R over the batch, paths simulated with the detached control. The gradient
+//    sum_b 2 (R_b - mean R) / (B - 1) dR_b/dtheta is accumulated step by step: a first pass computes R, a
+//    second pass regenerates the same Philox noise and the same states and backpropagates each step's terms
+//    alone, so memory does not grow with the number of steps.
+//  - lv_traj: each start point repeated traj_per_sample times; the mean over points of the per-point
+//    unbiased variance.
+// Paths with a non-finite R (kl) or R >= 1e8 (lv) are dropped, and the loss is divided by the dimension.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nsamp/autograd/module.h"
+#include "nsamp/autograd/tape.h"
+#include "nsamp/samplers/networks.h"
+#include "nsamp/targets/target.h"
+
+namespace nsamp::samplers {
+
+enum class PathMethod { Pis, Dis, EulerDds };
+enum class PathLoss { Kl, Lv, LvTraj };
+const char* path_method_name(PathMethod m);  // pis, dis, euler-dds
+const char* path_loss_name(PathLoss l);      // kl, lv, lv_traj
+PathMethod parse_path_method(const std::string& name);
+PathLoss parse_path_loss(const std::string& name);
+
+struct PathConfig {
+  PathMethod method = PathMethod::Pis;
+  int steps = 200;
+  double T = 0;                           // 0: the method's default (PIS 5, DIS and EulerDDS 1)
+  double pis_sigma = 0.4472135954999579;  // sqrt(0.2)
+  double beta_min = 0.1, beta_max = 10.0;
+  double prior_quantile = 5e-5;  // DIS/EulerDDS prior truncated at these per-coordinate quantiles
+  double clip = 10.0;            // elementwise clip of NN, NN_t and the (interpolated) score
+  std::int64_t channels = 64;
+  int layers = 2;  // hidden Linear(C, C) blocks of the FourierMLP (NN_t has layers + 1 linear layers)
+  int traj_per_sample = 1;
+  double terminal_time() const;
+};
+
+// A batch of paths' end points and log-RNDs.
+struct PathBatch {
+  Tensor x;  // [B, d]
+  Tensor R;  // [B]
+};
+
+class PathSampler {
+ public:
+  PathSampler(const targets::Target& target, PathConfig config, DType dtype, Context& ctx);
+
+  // Simulates `batch` paths with the current control (no gradients), noise from Philox (seed, offset).
+  PathBatch simulate(std::int64_t batch, std::uint64_t seed, std::uint64_t offset, Context& ctx) const;
+  // One loss evaluation with gradients accumulated into the parameters' grad (which the caller zeroes).
+  // Returns the loss value; `kept` receives the number of paths that entered it.
+  double loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed, std::uint64_t offset,
+                       std::int64_t* kept, Context& ctx);
+
+  // R [B] of `batch` paths recorded on the caller's tape with the conventions of `loss` (kl: through the
+  // path, DIS without its zero-mean terms; lv/lv_traj: the detached control, every path's own start point
+  // for lv, traj_per_sample copies of each for lv_traj). For custom losses and for checking gradients; the
+  // memory is that of the kl loss.
+  ag::Var log_rnd(PathLoss loss, std::int64_t batch, std::uint64_t seed, std::uint64_t offset, ag::Tape& tape,
+                  Context& ctx) const;
+
+  std::vector<ag::Var> parameters() const;
+  const PathConfig& config() const { return cfg_; }
+  FourierMLP& control_net() { return nn_; }
+  TimeNet& time_net() { return nn_t_; }
+  // Noise counters one simulation of `batch` paths consumes (offsets of successive batches must differ by
+  // at least this much).
+  std::uint64_t counters_per_batch(std::int64_t batch) const;
+
+ private:
+  enum class Pass { Eval, KlTrain, LvForward, LvBackward };
+  Tensor prior(std::int64_t batch, int repeats, std::uint64_t seed, std::uint64_t offset, Context& ctx) const;
+  ag::Var run(Pass pass, std::int64_t batch, int repeats, std::uint64_t seed, std::uint64_t offset,
+              const Tensor* cotangent, ag::Tape& tape, Tensor* x_end, Context& ctx) const;
+
+  const targets::Target& target_;
+  PathConfig cfg_;
+  DType dtype_;
+  std::int64_t d_;
+  FourierMLP nn_;
+  TimeNet nn_t_;
+};
+
+}  // namespace nsamp::samplers
