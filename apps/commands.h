@@ -13,5 +13,7 @@ Action add_energy(CLI::App& app);
 Action add_sample_target(CLI::App& app);
 Action add_reference(CLI::App& app);
 Action add_eval(CLI::App& app);
+Action add_train(CLI::App& app);
+Action add_sample(CLI::App& app);
 
 }  // namespace nsamp::apps

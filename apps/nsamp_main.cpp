@@ -1,5 +1,5 @@
 // nsamp: the command line (DESIGN.md's contract). Subcommands so far: info (the default), energy,
-// sample-target, reference, eval.
+// sample-target, reference, eval, train, sample.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   const nsamp::apps::Action sample_target = nsamp::apps::add_sample_target(app);
   const nsamp::apps::Action reference = nsamp::apps::add_reference(app);
   const nsamp::apps::Action eval = nsamp::apps::add_eval(app);
+  const nsamp::apps::Action train = nsamp::apps::add_train(app);
+  const nsamp::apps::Action sample = nsamp::apps::add_sample(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -26,6 +28,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("sample-target")) return sample_target();
     if (app.got_subcommand("reference")) return reference();
     if (app.got_subcommand("eval")) return eval();
+    if (app.got_subcommand("train")) return train();
+    if (app.got_subcommand("sample")) return sample();
     return info();
   } catch (const nsamp::Error& e) {
     std::cerr << e.what() << "\n";

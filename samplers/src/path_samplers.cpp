@@ -283,7 +283,7 @@ double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64
     std::int64_t n = 0;
     for (std::size_t i = 0; i < r.size(); ++i) n += (mask[i] = std::isfinite(r[i])) ? 1 : 0;
     if (kept) *kept = n;
-    NSAMP_CHECK(n > 0, "path sampler: every path has a non-finite R");
+    if (n == 0) return NAN;  // nothing to learn from: the caller's optimiser skips the step
     Var sel = ag::masked_select_rows(tp, ag::reshape(tp, R, Shape{batch, 1}), mask);
     Var L = ag::scale(tp, ag::mean(tp, sel), 1.0 / double(d_));
     const double value = host_doubles(L.value(), ctx)[0];
@@ -327,7 +327,7 @@ double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64
     ++used_groups;
   }
   if (kept) *kept = used;
-  NSAMP_CHECK(used_groups > 0, "path sampler: fewer than 2 paths with a finite R below 1e8");
+  if (used_groups == 0) return NAN;  // fewer than 2 usable paths: the optimiser skips the step
   const double scale = 1.0 / (double(used_groups) * double(d_));
   for (double& v : cot) v *= scale;
   // Pass 2: the same paths again (same noise, same states), each step backpropagated with the cotangent.

@@ -66,7 +66,8 @@ class PathSampler {
   // Simulates `batch` paths with the current control (no gradients), noise from Philox (seed, offset).
   PathBatch simulate(std::int64_t batch, std::uint64_t seed, std::uint64_t offset, Context& ctx) const;
   // One loss evaluation with gradients accumulated into the parameters' grad (which the caller zeroes).
-  // Returns the loss value; `kept` receives the number of paths that entered it.
+  // Returns the loss value (NaN, with no gradient, when too few paths are usable); `kept` receives the number
+  // of paths that entered it.
   double loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed, std::uint64_t offset,
                        std::int64_t* kept, Context& ctx);
 
@@ -79,6 +80,7 @@ class PathSampler {
 
   std::vector<ag::Var> parameters() const;
   const PathConfig& config() const { return cfg_; }
+  void set_clip(double clip) { cfg_.clip = clip; }  // the training schedule raises it
   FourierMLP& control_net() { return nn_; }
   TimeNet& time_net() { return nn_t_; }
   // Noise counters one simulation of `batch` paths consumes (offsets of successive batches must differ by

@@ -1,0 +1,94 @@
+// bench_path: time of one path-sampler training step (loss and gradient, no optimiser) per method and loss,
+// at the paper's size by default (batch 2048, 200 steps per path, FourierMLP 64 wide). One JSON line per
+// case. lv costs two simulations and one backward per step; kl one simulation and a backward through the
+// whole path (its tape holds every step).
+//   bench_path [--device cpu|cuda|auto] [--target gmm9] [--batch 2048] [--steps 200] [--methods pis,dis,...]
+//   [--losses kl,lv,lv_traj] [--reps 3] [--float64]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "nsamp/core/device.h"
+#include "nsamp/samplers/path_samplers.h"
+
+using namespace nsamp;
+
+namespace {
+std::vector<std::string> split(const char* s) {
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) v.push_back(item);
+  return v;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dev = "auto", target = "gmm9";
+  std::vector<std::string> methods{"pis", "dis", "euler-dds"}, losses{"kl", "lv", "lv_traj"};
+  std::int64_t batch = 2048;
+  int steps = 200, reps = 3;
+  DType dtype = DType::F32;
+  for (int i = 1; i < argc; ++i) {
+    const bool more = i + 1 < argc;
+    if (!std::strcmp(argv[i], "--device") && more)
+      dev = argv[++i];
+    else if (!std::strcmp(argv[i], "--target") && more)
+      target = argv[++i];
+    else if (!std::strcmp(argv[i], "--batch") && more)
+      batch = std::stoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--steps") && more)
+      steps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--methods") && more)
+      methods = split(argv[++i]);
+    else if (!std::strcmp(argv[i], "--losses") && more)
+      losses = split(argv[++i]);
+    else if (!std::strcmp(argv[i], "--reps") && more)
+      reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--float64"))
+      dtype = DType::F64;
+    else {
+      std::fprintf(stderr,
+                   "usage: bench_path [--device auto|cpu|cuda] [--target NAME] [--batch B] [--steps N] "
+                   "[--methods a,b] [--losses a,b] [--reps N] [--float64]\n");
+      return 2;
+    }
+  }
+  try {
+    Context ctx(parse_device(dev), 1);
+    auto t = targets::make_target(target, {2});
+    for (const std::string& m : methods)
+      for (const std::string& l : losses) {
+        samplers::PathConfig c;
+        c.method = samplers::parse_path_method(m);
+        c.steps = steps;
+        c.traj_per_sample = 8;  // lv_traj: 8 paths per start point
+        samplers::PathSampler ps(*t, c, dtype, ctx);
+        const samplers::PathLoss loss = samplers::parse_path_loss(l);
+        auto one = [&](int k) {
+          for (ag::Var p : ps.parameters()) p.set_grad(Tensor());
+          ps.loss_and_grad(loss, batch, 1, std::uint64_t(k) * ps.counters_per_batch(batch), nullptr, ctx);
+        };
+        one(0);  // warm-up (allocator, cuBLAS)
+        ctx.synchronize();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int r = 0; r < reps; ++r) one(r + 1);
+        ctx.synchronize();
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+        std::printf(
+            "{\"bench\": \"path_step\", \"method\": \"%s\", \"loss\": \"%s\", \"target\": \"%s\", "
+            "\"device\": "
+            "\"%s\", \"dtype\": \"%s\", \"batch\": %lld, \"steps\": %d, \"ms\": %.3f, \"path_steps_per_s\": "
+            "%.4g}\n",
+            m.c_str(), l.c_str(), t->name().c_str(), ctx.device().str().c_str(), dtype_name(dtype),
+            (long long)batch, steps, s * 1e3, double(batch) * steps / s);
+        std::fflush(stdout);
+      }
+  } catch (const nsamp::Error& err) {
+    std::fprintf(stderr, "%s\n", err.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,49 @@
+// The training loop of the path samplers (path_samplers.md, "Training defaults"): Adam with L2 weight decay,
+// StepLR, optional gradient-norm clipping and EMA, the control-clip schedule (x5 at steps 200 and 400), steps
+// with a non-finite loss or gradient skipped and counted, and periodic evaluation on fresh paths.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "nsamp/samplers/metrics.h"
+#include "nsamp/samplers/path_samplers.h"
+
+namespace nsamp::samplers {
+
+struct PathTrainOptions {
+  PathLoss loss = PathLoss::Lv;
+  std::int64_t iterations = 10000;
+  std::int64_t batch = 512;
+  double lr = 1e-3, weight_decay = 1e-7, clip_grad = 0.0;  // clip_grad 0 = off
+  std::int64_t lr_step_every = 100;
+  double lr_gamma = 1.0;   // StepLR factor per lr_step_every steps (1 = constant)
+  double ema_decay = 0.0;  // 0 = off; evaluation then uses the averaged parameters
+  std::int64_t ema_start = 0;
+  bool clip_schedule = true;  // control clip x5 after steps 200 and 400
+  std::int64_t log_every = 50, eval_every = 500, eval_paths = 10000;
+  std::uint64_t seed = 0;
+};
+
+struct PathTrainLog {
+  std::int64_t step = 0;        // iterations done
+  double loss = 0;              // of the last iteration
+  double seconds_per_step = 0;  // mean over the steps since the previous log
+  std::int64_t skipped = 0;     // steps skipped so far (non-finite loss or gradient)
+  std::int64_t kept_paths = 0;  // paths that entered the last loss
+  double lr = 0;
+  std::optional<metrics::WeightStats> eval;  // on eval_paths fresh paths, at eval steps
+};
+
+// Runs opt.iterations steps (from `start`, for resumed runs), calling on_log every log_every steps and at
+// every eval, and on_eval after each evaluation (to write a checkpoint). Noise of step k comes from Philox
+// (seed, k * counters_per_batch), so a run is reproducible and independent of logging.
+void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& ctx,
+                        const std::function<void(const PathTrainLog&)>& on_log,
+                        const std::function<void(std::int64_t step)>& on_eval = {}, std::int64_t start = 0);
+
+// Weight statistics of n fresh paths (-R as log-weights), simulated in chunks of at most 8192.
+metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx);
+
+}  // namespace nsamp::samplers
