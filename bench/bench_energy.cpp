@@ -6,24 +6,17 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_args.h"
 #include "nsamp/core/device.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/targets/target.h"
 
 using namespace nsamp;
 
-namespace {
-std::vector<std::string> split(const char* s) {
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) v.push_back(item);
-  return v;
-}
-}  // namespace
+using nsamp::bench::split;
 
 int main(int argc, char** argv) {
   std::string dev = "auto";

@@ -102,21 +102,10 @@ void auction_round_cpu(const T* c, double eps, std::int64_t n, std::int64_t m, A
 #pragma omp parallel for schedule(static) if (m * n > (1 << 15))
   for (std::int64_t k = 0; k < m; ++k) {
     const T* r = c + std::int64_t(who[k]) * n;
-    double w1 = std::numeric_limits<double>::infinity(), w2 = w1;
-    std::int32_t j1 = 0;
-    for (std::int64_t j = 0; j < n; ++j) {
-      const double w = double(r[j]) + p[j];
-      if (w < w1) {
-        w2 = w1;
-        w1 = w;
-        j1 = std::int32_t(j);
-      } else if (w < w2) {
-        w2 = w;
-      }
-    }
-    if (n == 1) w2 = w1;
-    bcol[k] = j1;
-    bid[k] = p[j1] + (w2 - w1) + eps;
+    BestTwo b = BestTwo::init();
+    for (std::int64_t j = 0; j < n; ++j) b.push(double(r[j]) + p[j], std::int32_t(j));
+    bcol[k] = b.j1;
+    bid[k] = b.bid(p[b.j1], eps, n);
   }
   for (std::int64_t k = 0; k < m; ++k) {
     const std::int32_t j = bcol[k], i = who[k];

@@ -1,8 +1,6 @@
 // Transport family: CUDA launchers. Pairwise costs are 32 x 32 output tiles staged through shared memory;
 // Sinkhorn updates and plan sums are one warp per row of the cost matrix (coalesced along the row); an
 // auction round is five small kernels (bid, resolve, assign, reset, compact) and one 4-byte read.
-#include <math_constants.h>
-
 #include <limits>
 
 #include "launch_cuda.cuh"
@@ -105,29 +103,12 @@ __global__ void plan_rows_kernel(const T* __restrict__ c, const T* __restrict__ 
 
 // ---- auction ----------------------------------------------------------------------------------------------
 
-// Best value, its (lowest) column and the second-best value of the multiset {c_ij + p_j}.
-struct Best2 {
-  double w1, w2;
-  std::int32_t j1;
-  __device__ void push(double w, std::int32_t j) {
-    if (w < w1 || (w == w1 && j < j1)) {
-      w2 = w1;
-      w1 = w;
-      j1 = j;
-    } else if (w < w2) {
-      w2 = w;
-    }
-  }
-  __device__ void merge(const Best2& o) {
-    if (o.w1 < w1 || (o.w1 == w1 && o.j1 < j1)) {
-      w2 = fmin(w1, o.w2);
-      w1 = o.w1;
-      j1 = o.j1;
-    } else {
-      w2 = fmin(w2, o.w1);
-    }
-  }
-};
+// Merges two lanes' BestTwo: the lower best wins (the lower column on equal values), and the runner-up is
+// the smaller of the loser's best and the winner's runner-up.
+__device__ BestTwo merge(const BestTwo& a, const BestTwo& o) {
+  if (o.w1 < a.w1 || (o.w1 == a.w1 && o.j1 < a.j1)) return {o.w1, fmin(a.w1, o.w2), o.j1};
+  return {a.w1, fmin(a.w2, o.w1), a.j1};
+}
 
 __device__ unsigned long long bits_of(double v) {
   return static_cast<unsigned long long>(__double_as_longlong(v));
@@ -142,15 +123,15 @@ __global__ void bid_kernel(const T* __restrict__ c, const double* __restrict__ p
   const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
   for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); k < m; k += warps) {
     const T* r = c + std::int64_t(who[k]) * n;
-    Best2 b{CUDART_INF, CUDART_INF, kNoWinner};
+    BestTwo b = BestTwo::init();
+    b.j1 = kNoWinner;  // a lane without columns must lose every merge
     for (std::int64_t j = lane; j < n; j += 32) b.push(double(r[j]) + p[j], std::int32_t(j));
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
-      b.merge({__shfl_xor_sync(kFull, b.w1, o), __shfl_xor_sync(kFull, b.w2, o),
-               __shfl_xor_sync(kFull, b.j1, o)});
+      b = merge(b, {__shfl_xor_sync(kFull, b.w1, o), __shfl_xor_sync(kFull, b.w2, o),
+                    __shfl_xor_sync(kFull, b.j1, o)});
     if (lane == 0) {
-      const double w2 = n == 1 ? b.w1 : b.w2;
-      const double v = p[b.j1] + (w2 - b.w1) + eps;
+      const double v = b.bid(p[b.j1], eps, n);
       bcol[k] = b.j1;
       bid[k] = v;
       // Bids are positive, so their bit patterns order like their values.

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "nsamp/core/error.h"
+#include "nsamp/kernels/transport.h"
 
 namespace nsamp::samplers {
 
@@ -216,20 +217,10 @@ void auction_assignment(const T* cost, std::int64_t n, double eps_final, std::ve
       const std::int32_t i = stack.back();
       stack.pop_back();
       const T* r = cost + std::int64_t(i) * n;
-      double w1 = kInf, w2 = kInf;
-      std::int32_t j1 = 0;
-      for (std::int64_t j = 0; j < n; ++j) {
-        const double w = double(r[j]) + prices[j];
-        if (w < w1) {
-          w2 = w1;
-          w1 = w;
-          j1 = std::int32_t(j);
-        } else if (w < w2) {
-          w2 = w;
-        }
-      }
-      if (n == 1) w2 = w1;
-      prices[j1] += (w2 - w1) + eps;
+      kernels::BestTwo b = kernels::BestTwo::init();
+      for (std::int64_t j = 0; j < n; ++j) b.push(double(r[j]) + prices[j], std::int32_t(j));
+      const std::int32_t j1 = b.j1;
+      prices[j1] = b.bid(prices[j1], eps, n);
       const std::int32_t prev = owner[j1];
       owner[j1] = i;
       col_of_row[i] = j1;

@@ -38,6 +38,28 @@ void sinkhorn_plan_rows(const Tensor& cost, const Tensor& f, const Tensor& g, do
 // device resolves competing bids with a 64-bit atomicMax on those bits, then the lowest bidder index among
 // equal bids by atomicMin. A round therefore has one result whatever the thread order, and the CPU twin
 // reproduces it exactly.
+// Bidder's scan of the values w_j = c_ij + p_j: the best value w1, its lowest column j1 and the second-best
+// value w2 of the multiset (w2 = w1 on ties). One push per column in increasing j.
+struct BestTwo {
+  double w1, w2;
+  std::int32_t j1;
+  static NSAMP_HD_INLINE BestTwo init() { return {hd::infinity<double>(), hd::infinity<double>(), 0}; }
+  NSAMP_HD_INLINE void push(double w, std::int32_t j) {
+    if (w < w1) {
+      w2 = w1;
+      w1 = w;
+      j1 = j;
+    } else if (w < w2) {
+      w2 = w;
+    }
+  }
+  // The bid that makes j1 exactly eps worse than the runner-up: p_j1 + (w2 - w1) + eps (a single column
+  // has no runner-up: its bid is p_j1 + eps).
+  NSAMP_HD_INLINE double bid(double p_j1, double eps, std::int64_t n) const {
+    return p_j1 + ((n == 1 ? w1 : w2) - w1) + eps;
+  }
+};
+
 struct AuctionState {
   Tensor prices;      // f64 [n], kept across epsilon phases
   Tensor col_of_row;  // i32 [n], -1 = unassigned
