@@ -71,27 +71,14 @@ DType dtype_of(const RunConfig& c) {
   return d == "float32" ? DType::F32 : DType::F64;
 }
 
-// Simulates n paths in chunks; returns samples [n, d] (float32 on the host) and log-weights -R [n].
+// n paths as the files hold them: samples [n, d] and log-weights -R [n], float32 on the host.
 std::pair<Tensor, Tensor> draw(const samplers::PathSampler& ps, std::int64_t n, std::uint64_t seed,
                                Context& ctx) {
-  std::vector<float> xs, lw;
-  const std::int64_t chunk = 8192;
-  for (std::int64_t done = 0, k = 0; done < n; done += chunk, ++k) {
-    const std::int64_t b = std::min(chunk, n - done);
-    const samplers::PathBatch pb = ps.simulate(b, seed, std::uint64_t(k) * ps.counters_per_batch(chunk), ctx);
-    const Tensor hx = pb.x.to(Device::cpu(), ctx), hr = pb.R.to(Device::cpu(), ctx);
-    if (hx.dtype() == DType::F32) {
-      const std::vector<float> vx = hx.to_vector<float>(ctx), vr = hr.to_vector<float>(ctx);
-      xs.insert(xs.end(), vx.begin(), vx.end());
-      for (float r : vr) lw.push_back(-r);
-    } else {
-      for (double v : hx.to_vector<double>(ctx)) xs.push_back(float(v));
-      for (double r : hr.to_vector<double>(ctx)) lw.push_back(float(-r));
-    }
-  }
-  const std::int64_t dim = std::int64_t(xs.size()) / n;
-  return {Tensor::from_vector(xs, Shape{n, dim}, Device::cpu(), ctx),
-          Tensor::from_vector(lw, Shape{n}, Device::cpu(), ctx)};
+  const samplers::PathSamples p = samplers::draw_paths(ps, n, seed, ctx);
+  return {
+      Tensor::from_vector(std::vector<float>(p.x.begin(), p.x.end()), Shape{n, std::int64_t(p.x.size()) / n},
+                          Device::cpu(), ctx),
+      Tensor::from_vector(std::vector<float>(p.log_w.begin(), p.log_w.end()), Shape{n}, Device::cpu(), ctx)};
 }
 
 // The control clip the run ended with (the schedule multiplies it by 5 after step 200 and again after 400).

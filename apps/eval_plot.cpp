@@ -112,8 +112,7 @@ void density_panel(cairo_t* cr, const targets::Target& target, const samplers::E
   const Tensor xt = Tensor::from_vector(grid, Shape{G * G, 2}, ctx.device(), ctx);
   Tensor e = Tensor::empty(Shape{G * G}, DType::F64, ctx.device(), ctx);
   target.energy(xt, e, ctx);
-  const Tensor eh = e.device().is_cpu() ? e : e.to(Device::cpu(), ctx);
-  const std::vector<double> E = eh.to_vector<double>(ctx);
+  const std::vector<double> E = e.to_doubles(ctx);
   double emin = INFINITY;
   for (double v : E)
     if (std::isfinite(v)) emin = std::min(emin, v);
@@ -177,12 +176,8 @@ void histogram_panel(cairo_t* cr, const std::vector<double>& model, const std::v
   hi += pad;
   auto hist = [&](const std::vector<double>& v) {
     std::vector<double> h(bins, 0.0);
-    double inside = 0;
     for (double x : v)
-      if (x >= lo && x < hi) {
-        h[std::size_t(std::min(bins - 1, int((x - lo) / (hi - lo) * bins)))] += 1;
-        ++inside;
-      }
+      if (x >= lo && x < hi) h[std::size_t(std::min(bins - 1, int((x - lo) / (hi - lo) * bins)))] += 1;
     const double width = (hi - lo) / bins;
     for (double& c : h) c = v.empty() ? 0 : c / (double(v.size()) * width);  // density over all values
     return h;

@@ -77,6 +77,11 @@ NSAMP_DEVICE_TEST("tensor: round trip through the device keeps every value") {
     Tensor c = t.clone(ctx);
     CHECK_FALSE(c.same_storage(t));
   }
+  // to_doubles widens every dtype, int32 indices included, straight from the device.
+  const Tensor idx = Tensor::from_vector(std::vector<std::int32_t>{-7, 0, 2147483647}, Shape{3}, dev, ctx);
+  CHECK(idx.to_doubles(ctx) == std::vector<double>{-7.0, 0.0, 2147483647.0});
+  const Tensor f = Tensor::from_vector(std::vector<float>{0.1f, -2.5f}, Shape{2}, dev, ctx);
+  CHECK(f.to_doubles(ctx) == std::vector<double>{double(0.1f), -2.5});
 }
 
 NSAMP_DEVICE_TEST("tensor: zeros - empty tensors and zero-size copies") {

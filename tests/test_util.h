@@ -38,11 +38,7 @@ inline Tensor from_doubles(const std::vector<double>& v, const Shape& shape, DTy
   return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape, dev, ctx);
 }
 
-inline std::vector<double> to_doubles(const Tensor& t, Context& ctx) {
-  if (t.dtype() == DType::F64) return t.to_vector<double>(ctx);
-  const std::vector<float> f = t.to_vector<float>(ctx);
-  return std::vector<double>(f.begin(), f.end());
-}
+inline std::vector<double> to_doubles(const Tensor& t, Context& ctx) { return t.to_doubles(ctx); }
 
 // Passes when |got - ref| <= atol + rtol * |ref| elementwise, with NaN matching NaN and infinities matching
 // exactly. Reports the count and the worst element.

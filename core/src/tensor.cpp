@@ -50,7 +50,8 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Dev
 }
 template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shape&, Device, Context&);
 template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&, Device, Context&);
-template Tensor Tensor::from_vector<std::int32_t>(const std::vector<std::int32_t>&, const Shape&, Device, Context&);
+template Tensor Tensor::from_vector<std::int32_t>(const std::vector<std::int32_t>&, const Shape&, Device,
+                                                  Context&);
 
 Device Tensor::device() const {
   NSAMP_CHECK(defined(), "Tensor::device: undefined tensor");
@@ -111,6 +112,22 @@ std::vector<T> Tensor::to_vector(Context& ctx) const {
   }
   return out;
 }
+std::vector<double> Tensor::to_doubles(Context& ctx) const {
+  switch (dtype_) {
+    case DType::F64:
+      return to_vector<double>(ctx);
+    case DType::F32: {
+      const std::vector<float> v = to_vector<float>(ctx);
+      return {v.begin(), v.end()};
+    }
+    case DType::I32: {
+      const std::vector<std::int32_t> v = to_vector<std::int32_t>(ctx);
+      return {v.begin(), v.end()};
+    }
+  }
+  return {};
+}
+
 template std::vector<float> Tensor::to_vector<float>(Context&) const;
 template std::vector<double> Tensor::to_vector<double>(Context&) const;
 template std::vector<std::int32_t> Tensor::to_vector<std::int32_t>(Context&) const;

@@ -36,14 +36,6 @@ const std::vector<std::string> kMetricNames = {
     "x_w2",      "sinkhorn",     "sinkhorn_divergence", "mmd",   "energy_tvd",
     "energy_w2", "distance_tvd", "distance_w2",         "modes", "weights"};
 
-std::vector<double> host_doubles(const Tensor& t, Context& ctx) {
-  const Tensor h = t.device().is_cpu() ? t : t.to(Device::cpu(), ctx);
-  if (h.dtype() == DType::F64) return h.to_vector<double>(ctx);
-  NSAMP_CHECK(h.dtype() == DType::F32, "evaluate: samples must be float32 or float64, got ", t.desc());
-  const std::vector<float> f = h.to_vector<float>(ctx);
-  return {f.begin(), f.end()};
-}
-
 // The first k entries of a Fisher-Yates shuffle of 0..n-1 driven by mt19937_64: the same on every platform
 // (std::shuffle's algorithm is not specified).
 std::vector<std::int64_t> draw_without_replacement(std::int64_t n, std::int64_t k, std::mt19937_64& rng) {
@@ -80,7 +72,7 @@ std::vector<double> energies(const targets::Target& t, const std::vector<double>
   const Tensor xt = Tensor::from_vector(x, Shape{n, d}, ctx.device(), ctx);
   Tensor e = Tensor::empty(Shape{n}, DType::F64, ctx.device(), ctx);
   t.energy(xt, e, ctx);
-  return host_doubles(e, ctx);
+  return e.to_doubles(ctx);
 }
 
 std::vector<double> finite_only(const std::vector<double>& v) {
@@ -153,13 +145,16 @@ EvalReport evaluate(const targets::Target& target, const Tensor& samples, const 
   r.samples_in = samples.rows();
 
   // Rows with a non-finite coordinate are excluded, with their log-weights.
-  const std::vector<double> raw = host_doubles(samples, ctx);
+  NSAMP_CHECK(is_floating(samples.dtype()) && is_floating(reference.dtype()),
+              "evaluate: samples and reference must be float32 or float64, got ", samples.desc(), " and ",
+              reference.desc());
+  const std::vector<double> raw = samples.to_doubles(ctx);
   std::vector<double> lw;
   if (log_w) {
     check_defined("evaluate", *log_w, "log_w");
     NSAMP_CHECK(log_w->numel() == samples.rows(), "evaluate: ", log_w->numel(), " log-weights for ",
                 samples.rows(), " samples");
-    lw = host_doubles(*log_w, ctx);
+    lw = log_w->to_doubles(ctx);
   }
   std::vector<double> kept_lw;
   for (std::int64_t i = 0; i < samples.rows(); ++i) {
@@ -181,7 +176,7 @@ EvalReport evaluate(const targets::Target& target, const Tensor& samples, const 
   const std::int64_t N = std::int64_t(r.model.size()) / std::max<std::int64_t>(d, 1);
   r.samples_used = N;
   NSAMP_CHECK(N > 0, "evaluate: all ", samples.rows(), " samples have NaN or Inf coordinates");
-  r.reference = host_doubles(reference, ctx);
+  r.reference = reference.to_doubles(ctx);
   for (double v : r.reference)
     NSAMP_CHECK(std::isfinite(v), "evaluate: the reference holds a non-finite value (", v, ")");
   const std::int64_t M = reference.rows();

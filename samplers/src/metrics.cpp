@@ -26,13 +26,7 @@ WeightStats weight_stats(const Tensor& log_w, Context& ctx) {
   kernels::affine(centred, 2.0, 0.0, centred, ctx);
   kernels::row_logsumexp(centred, o1, ctx);
   kernels::row_mean(row, o2, ctx);
-  std::vector<double> v;
-  if (out.dtype() == DType::F64) {
-    v = out.to_vector<double>(ctx);
-  } else {
-    const std::vector<float> f = out.to_vector<float>(ctx);
-    v.assign(f.begin(), f.end());
-  }
+  const std::vector<double> v = out.to_doubles(ctx);
   WeightStats s;
   s.n = N;
   s.log_z = v[0] - std::log(double(N));

@@ -1,7 +1,6 @@
 #include "nsamp/samplers/path_samplers.h"
 
 #include <cmath>
-#include <limits>
 #include <memory>
 
 #include "nsamp/autograd/ops.h"
@@ -45,13 +44,6 @@ Var energy_node(Tape& tp, const targets::Target& target, const Var& x) {
 }
 
 Var row_dot(Tape& tp, const Var& a, const Var& b) { return ag::sum_rows(tp, ag::mul(tp, a, b)); }
-
-std::vector<double> host_doubles(const Tensor& t, Context& ctx) {
-  const Tensor h = t.device().is_cpu() ? t : t.to(Device::cpu(), ctx);
-  if (h.dtype() == DType::F64) return h.to_vector<double>(ctx);
-  const std::vector<float> f = h.to_vector<float>(ctx);
-  return {f.begin(), f.end()};
-}
 
 }  // namespace
 
@@ -182,6 +174,7 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
   Tensor gE = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx), e = Tensor::empty(Shape{B}, dtype_, dev, ctx);
   for (int k = 0; k < N; ++k) {
     const double t = k * dt, s = sigma(t), m = drift(t);
+    // time, dW and score are fresh each step: the kl tape keeps them for its backward pass.
     Tensor time = Tensor::empty(Shape{1, 1}, dtype_, dev, ctx);
     fill_constant(time, t, ctx);
     Tensor dWt = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
@@ -240,15 +233,18 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
       R = constant(R.value());
     }
   }
+  if (x_end) *x_end = x.value();
+  // LvBackward has no use for R itself (pass 1 computed it) and the terminal terms carry no parameter
+  // gradient.
+  if (pass == Pass::LvBackward) return R;
   // Terminal terms: log p_ref(X_N) - log rho(X_N) for the reference methods, -log rho(X_N) for DIS.
   Var term = energy_node(tp, target_, x);
   if (!reversal) {
     const double s2 = cfg_.method == PathMethod::Pis ? cfg_.pis_sigma * cfg_.pis_sigma * T : 1.0;
     term = ag::add(
         tp, term,
-        ag::affine(tp, ag::sq_norm_rows(tp, x), -0.5 / s2, -0.5 * double(d_) * std::log(2 * M_PI * s2)));
+        ag::affine(tp, ag::sq_norm_rows(tp, x), -0.5 / s2, -0.5 * double(d_) * (kLog2Pi + std::log(s2))));
   }
-  if (x_end) *x_end = x.value();
   return ag::add(tp, R, term);
 }
 
@@ -278,7 +274,7 @@ double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64
     // Backpropagation through the whole path; paths with a non-finite R are dropped.
     Tape tp(ctx);
     Var R = run(Pass::KlTrain, batch, 1, seed, offset, nullptr, tp, nullptr, ctx);
-    const std::vector<double> r = host_doubles(R.value(), ctx);
+    const std::vector<double> r = R.value().to_doubles(ctx);
     std::vector<bool> mask(r.size());
     std::int64_t n = 0;
     for (std::size_t i = 0; i < r.size(); ++i) n += (mask[i] = std::isfinite(r[i])) ? 1 : 0;
@@ -286,7 +282,7 @@ double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64
     if (n == 0) return NAN;  // nothing to learn from: the caller's optimiser skips the step
     Var sel = ag::masked_select_rows(tp, ag::reshape(tp, R, Shape{batch, 1}), mask);
     Var L = ag::scale(tp, ag::mean(tp, sel), 1.0 / double(d_));
-    const double value = host_doubles(L.value(), ctx)[0];
+    const double value = L.value().to_doubles(ctx)[0];
     tp.backward(L);
     return value;
   }
@@ -299,7 +295,7 @@ double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64
   {
     Tape tp(ctx);
     ag::NoGrad ng(tp);
-    R = host_doubles(run(Pass::LvForward, batch, K, seed, offset, nullptr, tp, nullptr, ctx).value(), ctx);
+    R = run(Pass::LvForward, batch, K, seed, offset, nullptr, tp, nullptr, ctx).value().to_doubles(ctx);
   }
   // Unbiased variance per group (the whole batch for lv, each start point's K paths for lv_traj), averaged
   // over groups; the cotangent of path i is dLoss/dR_i = 2 (R_i - mean) / (n - 1) / groups / d.
@@ -334,7 +330,6 @@ double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64
   const Tensor cotangent = device_tensor(cot, Shape{batch}, dtype_, ctx);
   Tape tp(ctx);
   run(Pass::LvBackward, batch, K, seed, offset, &cotangent, tp, nullptr, ctx);
-  tp.clear();  // the terminal terms carry no parameter gradient
   return total * scale;
 }
 

@@ -6,25 +6,26 @@
 #include <memory>
 
 #include "nsamp/autograd/optim.h"
-#include "nsamp/kernels/elementwise.h"
 
 namespace nsamp::samplers {
 
-metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx) {
-  NSAMP_CHECK(n >= 1, "evaluate_paths: need at least one path, got ", n);
-  std::vector<double> lw;
-  lw.reserve(std::size_t(n));
+PathSamples draw_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx) {
+  NSAMP_CHECK(n >= 1, "draw_paths: need at least one path, got ", n);
+  PathSamples out;
+  out.log_w.reserve(std::size_t(n));
   const std::int64_t chunk = 8192;
   for (std::int64_t done = 0, k = 0; done < n; done += chunk, ++k) {
     const std::int64_t b = std::min(chunk, n - done);
     const PathBatch pb = ps.simulate(b, seed, std::uint64_t(k) * ps.counters_per_batch(chunk), ctx);
-    const Tensor h = pb.R.device().is_cpu() ? pb.R : pb.R.to(Device::cpu(), ctx);
-    if (h.dtype() == DType::F64) {
-      for (double r : h.to_vector<double>(ctx)) lw.push_back(-r);
-    } else {
-      for (float r : h.to_vector<float>(ctx)) lw.push_back(-double(r));
-    }
+    const std::vector<double> x = pb.x.to_doubles(ctx);
+    out.x.insert(out.x.end(), x.begin(), x.end());
+    for (double r : pb.R.to_doubles(ctx)) out.log_w.push_back(-r);
   }
+  return out;
+}
+
+metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx) {
+  const std::vector<double> lw = draw_paths(ps, n, seed, ctx).log_w;
   Context host(Device::cpu());
   return metrics::weight_stats(Tensor::from_vector(lw, Shape{n}, Device::cpu(), host), host);
 }

@@ -29,12 +29,6 @@ void check_sets(const char* op, const Tensor& x, const Tensor& y, Context& ctx) 
   NSAMP_CHECK(x.rows() > 0 && y.rows() > 0, op, ": empty sample set: x ", x.desc(), ", y ", y.desc());
 }
 
-std::vector<double> host_doubles(const Tensor& t, Context& ctx) {
-  if (t.dtype() == DType::F64) return t.to_vector<double>(ctx);
-  const std::vector<float> f = t.to_vector<float>(ctx);
-  return {f.begin(), f.end()};
-}
-
 Tensor cost_matrix(const Tensor& a, const Tensor& b, PairCost c, Context& ctx) {
   Tensor out = Tensor::empty(Shape{a.rows(), b.rows()}, a.dtype(), a.device(), ctx);
   kernels::pairwise_cost(a, b, c, out, ctx);
@@ -45,7 +39,7 @@ double sum_all(const Tensor& m, Context& ctx) {
   Tensor rows = Tensor::empty(Shape{m.rows()}, m.dtype(), m.device(), ctx);
   kernels::reduce_rows(kernels::Reduce::Sum, m, rows, ctx);
   double s = 0;
-  for (double v : host_doubles(rows, ctx)) s += v;
+  for (double v : rows.to_doubles(ctx)) s += v;
   return s;
 }
 
@@ -88,7 +82,7 @@ W2Result w2_impl(const Tensor& x, const Tensor& y, const Tensor& cost, Context& 
   }
   r.augmented_rows = a.augmented_rows;
   r.duality_gap = assignment_duality_gap(c.data(), n, a) / std::max(std::abs(a.cost), 1e-300);
-  const std::vector<double> hx = host_doubles(x, ctx), hy = host_doubles(y, ctx);
+  const std::vector<double> hx = x.to_doubles(ctx), hy = y.to_doubles(ctx);
   const std::int64_t d = x.cols();
   double total = 0;
   for (std::int64_t i = 0; i < n; ++i) {
@@ -117,10 +111,10 @@ double plan_cost(const Tensor& c, const Tensor& f, const Tensor& g, double eps, 
   kernels::sinkhorn_plan_rows(c, f, g, eps, mass, cost, ctx);
   if (total_mass) {
     *total_mass = 0;
-    for (double m : host_doubles(mass, ctx)) *total_mass += m;
+    for (double m : mass.to_doubles(ctx)) *total_mass += m;
   }
   double s = 0;
-  for (double v : host_doubles(cost, ctx)) s += v;
+  for (double v : cost.to_doubles(ctx)) s += v;
   return s;
 }
 
@@ -150,7 +144,7 @@ Potentials ott_sinkhorn(const Tensor& c, const Tensor& ct, const SinkhornOptions
     if (it % 10 == 0) {
       kernels::sinkhorn_plan_rows(ct, p.g, p.f, opt.eps, mass, scratch, ctx);
       double err = 0;
-      for (double m : host_doubles(mass, ctx)) err += std::abs(m - 1.0 / double(M));
+      for (double m : mass.to_doubles(ctx)) err += std::abs(m - 1.0 / double(M));
       if (err < opt.tol) {
         p.converged = true;
         break;
@@ -164,8 +158,8 @@ double ott_reg_cost(const Tensor& c, const Potentials& p, double eps, Context& c
   double mass = 0;
   plan_cost(c, p.f, p.g, eps, &mass, ctx);
   double mf = 0, mg = 0;
-  for (double v : host_doubles(p.f, ctx)) mf += v;
-  for (double v : host_doubles(p.g, ctx)) mg += v;
+  for (double v : p.f.to_doubles(ctx)) mf += v;
+  for (double v : p.g.to_doubles(ctx)) mg += v;
   return mf / double(c.rows()) + mg / double(c.cols()) + eps * (1.0 - mass);
 }
 
@@ -203,11 +197,11 @@ SinkhornResult sinkhorn(const Tensor& x, const Tensor& y, const SinkhornOptions&
     Tensor u = Tensor::zeros(Shape{N}, x.dtype(), x.device(), ctx);
     Tensor v = Tensor::empty(Shape{M}, x.dtype(), x.device(), ctx);
     fill_constant(v, opt.eps * log_b, ctx);
-    std::vector<double> hu = host_doubles(u, ctx), hv = host_doubles(v, ctx);
+    std::vector<double> hu = u.to_doubles(ctx), hv = v.to_doubles(ctx);
     for (int it = 1; it <= opt.max_iters; ++it) {
       kernels::sinkhorn_potential(c, v, log_a, opt.eps, u, ctx);
       kernels::sinkhorn_potential(ct, u, log_b, opt.eps, v, ctx);
-      std::vector<double> nu = host_doubles(u, ctx), nv = host_doubles(v, ctx);
+      std::vector<double> nu = u.to_doubles(ctx), nv = v.to_doubles(ctx);
       const double eu = max_abs_diff(nu, hu), ev = max_abs_diff(nv, hv);
       hu.swap(nu);
       hv.swap(nv);
@@ -249,17 +243,17 @@ MmdResult mmd_median(const Tensor& x, const Tensor& y, Context& ctx) {
   std::vector<double> all;
   all.reserve(std::size_t(N * (N + 1) / 2 + M * (M + 1) / 2 + N * M));
   {
-    const std::vector<double> a = host_doubles(dxx, ctx);
+    const std::vector<double> a = dxx.to_doubles(ctx);
     for (std::int64_t i = 0; i < N; ++i)
       for (std::int64_t j = i; j < N; ++j) all.push_back(a[i * N + j]);
   }
   {
-    const std::vector<double> b = host_doubles(dyy, ctx);
+    const std::vector<double> b = dyy.to_doubles(ctx);
     for (std::int64_t i = 0; i < M; ++i)
       for (std::int64_t j = i; j < M; ++j) all.push_back(b[i * M + j]);
   }
   {
-    const std::vector<double> c = host_doubles(dxy, ctx);
+    const std::vector<double> c = dxy.to_doubles(ctx);
     all.insert(all.end(), c.begin(), c.end());
   }
   for (double v : all)

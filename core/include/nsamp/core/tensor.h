@@ -80,6 +80,8 @@ class Tensor {
   Tensor clone(Context& ctx) const { return to(device(), ctx); }
   template <class T>
   std::vector<T> to_vector(Context& ctx) const;
+  // The values widened to float64, whatever the dtype (a host copy, like to_vector).
+  std::vector<double> to_doubles(Context& ctx) const;
 
  private:
   std::shared_ptr<Storage> storage_;

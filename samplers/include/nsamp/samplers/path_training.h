@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "nsamp/samplers/metrics.h"
 #include "nsamp/samplers/path_samplers.h"
@@ -43,7 +44,14 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
                         const std::function<void(const PathTrainLog&)>& on_log,
                         const std::function<void(std::int64_t step)>& on_eval = {}, std::int64_t start = 0);
 
-// Weight statistics of n fresh paths (-R as log-weights), simulated in chunks of at most 8192.
+// n fresh paths simulated in chunks of at most 8192 (chunk k from Philox offset k *
+// counters_per_batch(8192)): end points [n * d] and log-weights -R [n], float64 on the host.
+struct PathSamples {
+  std::vector<double> x, log_w;
+};
+PathSamples draw_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx);
+
+// Weight statistics of n fresh paths (draw_paths' log-weights).
 metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx);
 
 }  // namespace nsamp::samplers
