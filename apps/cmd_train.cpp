@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kMethods = "pis, dis, euler-dds (dds, dikl, idem and iwsm are not implemented yet)";
+const char* kMethods = "pis, dis, dds, euler-dds (dikl, idem and iwsm are not implemented yet)";
 
 nlohmann::json path_defaults() {
   nlohmann::json j = {{"method", "pis"},
@@ -38,6 +38,8 @@ nlohmann::json path_defaults() {
                       {"beta_min", 0.1},
                       {"beta_max", 10.0},
                       {"prior_quantile", 5e-5},
+                      {"dds_alpha", 1.0},
+                      {"dds_sigma", 1.0},
                       {"traj_per_sample", 8},
                       {"nsamp_version", kVersion}};
   // The training keys take their values from the quick preset file, so the defaults and the file agree.
@@ -58,6 +60,8 @@ samplers::PathConfig path_config(const RunConfig& c) {
   p.beta_min = c.num("beta_min");
   p.beta_max = c.num("beta_max");
   p.prior_quantile = c.num("prior_quantile");
+  p.dds_alpha = c.num("dds_alpha");
+  p.dds_sigma = c.num("dds_sigma");
   p.clip = c.num("clip");
   p.channels = c.integer("channels");
   p.layers = int(c.integer("layers"));
@@ -116,6 +120,8 @@ Action add_train(CLI::App& app) {
                 "' (valid: quick, paper)");
     RunConfig c(path_defaults());
     c.overlay_file(config_dir() + "/path/" + o->preset + ".json");
+    const std::string per_method = config_dir() + "/path/" + o->preset + "-" + o->method + ".json";
+    if (fs::exists(per_method)) c.overlay_file(per_method);
     const std::string pair = config_dir() + "/path/" + o->method + "-" + o->target + ".json";
     if (fs::exists(pair)) c.overlay_file(pair);
     if (!o->config.empty()) c.overlay_file(o->config);
@@ -170,7 +176,7 @@ Action add_train(CLI::App& app) {
     NSAMP_CHECK(log.good(), "train: cannot write ", (dir / "log.jsonl").string());
     std::cout << "train: " << c.str("method") << " / " << c.str("loss") << " on " << target->name() << " ("
               << ctx.device().str() << ", " << to.iterations << " steps, batch " << to.batch << ", "
-              << pc.steps << " steps per path) -> " << o->out << "\n";
+              << ps.path_steps() << " steps per path) -> " << o->out << "\n";
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<ag::Var> params = ps.parameters();
     samplers::train_path_sampler(

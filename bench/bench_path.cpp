@@ -20,7 +20,7 @@ using nsamp::bench::split;
 
 int main(int argc, char** argv) {
   std::string dev = "auto", target = "gmm9";
-  std::vector<std::string> methods{"pis", "dis", "euler-dds"}, losses{"kl", "lv", "lv_traj"};
+  std::vector<std::string> methods{"pis", "dis", "dds", "euler-dds"}, losses{"kl", "lv", "lv_traj"};
   std::int64_t batch = 2048;
   int steps = 200, reps = 3;
   DType dtype = DType::F32;

@@ -6,6 +6,7 @@
 #include "nsamp/autograd/ops.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/kernels/elementwise.h"
+#include "nsamp/kernels/sde.h"
 
 namespace nsamp::samplers {
 
@@ -53,6 +54,8 @@ const char* path_method_name(PathMethod m) {
       return "pis";
     case PathMethod::Dis:
       return "dis";
+    case PathMethod::Dds:
+      return "dds";
     case PathMethod::EulerDds:
       return "euler-dds";
   }
@@ -72,9 +75,9 @@ const char* path_loss_name(PathLoss l) {
 }
 
 PathMethod parse_path_method(const std::string& name) {
-  for (PathMethod m : {PathMethod::Pis, PathMethod::Dis, PathMethod::EulerDds})
+  for (PathMethod m : {PathMethod::Pis, PathMethod::Dis, PathMethod::Dds, PathMethod::EulerDds})
     if (name == path_method_name(m)) return m;
-  NSAMP_FAIL("unknown path method '", name, "' (valid: pis, dis, euler-dds; dds is not implemented yet)");
+  NSAMP_FAIL("unknown path method '", name, "' (valid: pis, dis, dds, euler-dds)");
 }
 
 PathLoss parse_path_loss(const std::string& name) {
@@ -85,7 +88,7 @@ PathLoss parse_path_loss(const std::string& name) {
 
 double PathConfig::terminal_time() const {
   if (T > 0) return T;
-  return method == PathMethod::Pis ? 5.0 : 1.0;
+  return method == PathMethod::Pis ? 5.0 : method == PathMethod::Dds ? 12.8 : 1.0;
 }
 
 PathSampler::PathSampler(const targets::Target& target, PathConfig config, DType dtype, Context& ctx)
@@ -124,8 +127,8 @@ Tensor device_tensor(const std::vector<double>& v, const Shape& shape, DType dty
 Tensor PathSampler::prior(std::int64_t B, int repeats, std::uint64_t seed, std::uint64_t offset,
                           Context& ctx) const {
   if (cfg_.method == PathMethod::Pis) return Tensor::zeros(Shape{B, d_}, dtype_, ctx.device(), ctx);
-  // N(0, I) truncated per coordinate at +-a: rejection on fresh Philox draws; after 8 rounds (probability
-  // ~1e-32 per entry) a leftover entry is clamped.
+  // N(0, I) (DDS: N(0, sigma^2 I)) truncated per coordinate at +-a: rejection on fresh Philox draws; after 8
+  // rounds (probability ~1e-32 per entry) a leftover entry is clamped.
   const double a = -normal_quantile(cfg_.prior_quantile);
   const std::uint64_t per = rng_counters(B * d_, dtype_);
   const std::int64_t points = B / repeats;
@@ -145,24 +148,105 @@ Tensor PathSampler::prior(std::int64_t B, int repeats, std::uint64_t seed, std::
   full.reserve(std::size_t(B * d_));
   for (std::int64_t p = 0; p < points; ++p)
     for (int k = 0; k < repeats; ++k) full.insert(full.end(), hv + p * d_, hv + (p + 1) * d_);
+  if (cfg_.method == PathMethod::Dds)
+    for (double& v : full) v *= cfg_.dds_sigma;
   return device_tensor(full, Shape{B, d_}, dtype_, ctx);
+}
+
+std::vector<double> dds_cosine_grid(double end, int steps) {
+  // Vargas et al.'s cosine schedule as sde_sampler builds it: steps + 1 weights cos^4(pi/2 (s_i + 0.008) /
+  // 1.008) at s_i = i / steps, normalised to sum to `end`, their running sums after 0, and the trailing
+  // points within 1e-6 end of `end` removed (the last weights are ~0, so those steps would do nothing).
+  constexpr double kS = 0.008, kPi = 3.14159265358979323846;
+  std::vector<double> w(std::size_t(steps) + 1);
+  double sum = 0;
+  for (int i = 0; i <= steps; ++i) {
+    const double c = std::cos((double(i) / steps + kS) / (1 + kS) * kPi * 0.5);
+    sum += (w[std::size_t(i)] = c * c * c * c);
+  }
+  std::vector<double> t{0.0};
+  for (double v : w) t.push_back(t.back() + v / sum * end);
+  while (t.size() > 1 && std::abs(t.back() - end) < 1e-6 * end) t.pop_back();
+  return t;
+}
+
+std::vector<PathSampler::Step> PathSampler::plan(bool eval) const {
+  std::vector<Step> plan;
+  const double T = cfg_.terminal_time();
+  if (cfg_.method == PathMethod::Dds) {
+    // Exponential integrator: b_k = clip(alpha sqrt(dt_k), 0, 1), X' = a_k X + b_k^2 sigma^2 u + sigma b_k
+    // xi.
+    const std::vector<double> t = dds_cosine_grid(T, cfg_.steps);
+    for (std::size_t k = 0; k + 1 < t.size(); ++k) {
+      const double b = std::min(1.0, cfg_.dds_alpha * std::sqrt(t[k + 1] - t[k]));
+      Step st;
+      st.t = t[k];
+      st.k.h = b * b * cfg_.dds_sigma * cfg_.dds_sigma;
+      st.k.decay = std::sqrt(1.0 - b * b);
+      plan.push_back(st);
+    }
+    return plan;
+  }
+  const int N = cfg_.steps;
+  const double dt = T / N;
+  auto beta = [&](double t) { return cfg_.beta_max + (cfg_.beta_min - cfg_.beta_max) * t / T; };
+  for (int k = 0; k < N; ++k) {
+    Step st;
+    st.t = k * dt;
+    const bool pis = cfg_.method == PathMethod::Pis;
+    const double s = pis ? cfg_.pis_sigma : std::sqrt(beta(st.t)), m = pis ? 0.0 : 0.5 * beta(st.t);
+    st.k.h = dt;
+    st.k.diffusion = s;
+    st.k.decay = 1.0 + m * dt;
+    if (cfg_.method == PathMethod::Dis) {  // sigma(t) clip(-(1 - t/T) x - (t/T) grad E)
+      st.k.score_x = -(1.0 - st.t / T);
+      st.k.score_g = -st.t / T;
+      st.k.score_scale = s;
+      // minus the divergence of mu, trapezoid rule (evaluation only)
+      if (eval) st.k.constant = -double(d_) * 0.25 * (beta(st.t) + beta(st.t + dt)) * dt;
+    }
+    if (cfg_.method == PathMethod::EulerDds) st.k.ref = -s;
+    plan.push_back(st);
+  }
+  return plan;
+}
+
+// u = clip(NN(t, x)) + score clip(NN_t(t)) on the tape, the score term detached; also the raw network
+// outputs.
+PathSampler::Control PathSampler::control(Tape& tp, const Var& tv, const Var& x, const Tensor& grad_e,
+                                          const kernels::SdeStepCoef& k, Context& ctx) const {
+  const Tensor& xv = x.value();
+  Tensor score = Tensor::empty(xv.shape(), xv.dtype(), xv.device(), ctx);
+  kernels::affine(grad_e, k.score_g, 0.0, score, ctx);
+  if (k.score_x != 0) {
+    Tensor px = Tensor::empty(xv.shape(), xv.dtype(), xv.device(), ctx);
+    kernels::affine(xv, k.score_x, 0.0, px, ctx);
+    kernels::add(score, px, score, ctx);
+  }
+  kernels::clamp_forward(score, -cfg_.clip, cfg_.clip, score, ctx);
+  if (k.score_scale != 1) kernels::affine(score, k.score_scale, 0.0, score, ctx);
+  const Var nn = nn_.forward(tp, tv, x), nt = nn_t_.forward(tp, tv);
+  const Var u = ag::add(tp, ag::clamp(tp, nn, -cfg_.clip, cfg_.clip),
+                        ag::mul(tp, constant(std::move(score)), ag::clamp(tp, nt, -cfg_.clip, cfg_.clip)));
+  return {u, nn.value(), nt.value()};
 }
 
 // One pass over B paths on `tp`. Eval: w = u, every term of R. KlTrain: w = u, recorded through the whole
 // path; DIS drops log p_prior(X_0) and the Ito term (zero-mean, no gradient of their own). LvForward /
-// LvBackward: w = detach(u) and the log-variance running cost; LvBackward backpropagates each step's terms
-// with `cotangent` as it goes and keeps nothing.
+// LvBackward: w = detach(u) and the log-variance running cost; LvBackward backpropagates each step's control
+// with the cotangent cot_b dW_b as it goes and keeps nothing.
+// Passes that need no gradient through the path (Eval, LvForward when the tape is not recording, and
+// LvBackward's state updates) take the fused kernels::sde_step; KlTrain and a recording LvForward write the
+// step with autograd ops, which is also the reference the fused step is tested against.
 Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed, std::uint64_t offset,
                      const Tensor* cotangent, Tape& tp, Tensor* x_end, Context& ctx) const {
-  const int N = cfg_.steps;
-  const double T = cfg_.terminal_time(), dt = T / N, c = cfg_.clip;
   const std::uint64_t per = rng_counters(B * d_, dtype_);
   const bool reversal = cfg_.method == PathMethod::Dis;
   const bool lv = pass == Pass::LvForward || pass == Pass::LvBackward;
+  const bool fused =
+      pass == Pass::Eval || pass == Pass::LvBackward || (pass == Pass::LvForward && !tp.recording());
   const Device dev = ctx.device();
-  auto beta = [&](double t) { return cfg_.beta_max + (cfg_.beta_min - cfg_.beta_max) * t / T; };
-  auto sigma = [&](double t) { return cfg_.method == PathMethod::Pis ? cfg_.pis_sigma : std::sqrt(beta(t)); };
-  auto drift = [&](double t) { return cfg_.method == PathMethod::Pis ? 0.0 : 0.5 * beta(t); };
+  const std::vector<Step> steps = plan(pass == Pass::Eval);
 
   Var x = constant(prior(B, repeats, seed, offset, ctx));
   Var R = constant(Tensor::zeros(Shape{B}, dtype_, dev, ctx));
@@ -172,66 +256,56 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
   }
   Tensor xi = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
   Tensor gE = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx), e = Tensor::empty(Shape{B}, dtype_, dev, ctx);
-  for (int k = 0; k < N; ++k) {
-    const double t = k * dt, s = sigma(t), m = drift(t);
-    // time, dW and score are fresh each step: the kl tape keeps them for its backward pass.
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    kernels::SdeStepCoef coef = steps[k].k;
+    coef.clip = cfg_.clip;
+    const std::uint64_t noise_at = offset + std::uint64_t(k) * per;
+    // time and score are fresh each step: the kl tape keeps them for its backward pass.
     Tensor time = Tensor::empty(Shape{1, 1}, dtype_, dev, ctx);
-    fill_constant(time, t, ctx);
-    Tensor dWt = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
-    fill_normal_at(xi, seed, offset + std::uint64_t(k) * per, ctx);
-    kernels::affine(xi, std::sqrt(dt), 0.0, dWt, ctx);
-    const Var dW = constant(dWt), tv = constant(time);
-    // The score term of u is detached: clip(-grad E) (reference methods) or
-    // sigma(t) clip(-(1 - t/T) x - (t/T) grad E) (DIS, the prior-target interpolation).
+    fill_constant(time, steps[k].t, ctx);
+    const Var tv = constant(time);
     target_.energy_and_grad(x.value(), e, gE, ctx);
-    Tensor score = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
-    if (reversal) {
-      Tensor px = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
-      kernels::affine(gE, -t / T, 0.0, score, ctx);
-      kernels::affine(x.value(), -(1.0 - t / T), 0.0, px, ctx);
-      kernels::add(score, px, score, ctx);
-    } else {
-      kernels::affine(gE, -1.0, 0.0, score, ctx);
-    }
-    kernels::clamp_forward(score, -c, c, score, ctx);
-    if (reversal) kernels::affine(score, s, 0.0, score, ctx);
-
-    Var nn = ag::clamp(tp, nn_.forward(tp, tv, x), -c, c);
-    Var nt = ag::clamp(tp, nn_t_.forward(tp, tv), -c, c);
-    Var u = ag::add(tp, nn, ag::mul(tp, constant(score), nt));
-    Var w = lv ? ag::detach(u) : u;
-    Var dR;
-    if (reversal) {
-      Var cost = lv ? row_dot(tp, u, ag::sub(tp, w, ag::scale(tp, u, 0.5)))
-                    : ag::scale(tp, ag::sq_norm_rows(tp, u), 0.5);
-      dR = ag::scale(tp, cost, dt);
-      if (pass != Pass::KlTrain) dR = ag::add(tp, dR, row_dot(tp, u, dW));
-      if (pass == Pass::Eval)  // divergence of mu, trapezoid rule
-        dR = ag::add_scalar(tp, dR, -double(d_) * 0.25 * (beta(t) + beta(t + dt)) * dt);
-    } else {
-      const bool has_r = cfg_.method == PathMethod::EulerDds;
-      Var r = has_r ? ag::scale(tp, x, -s) : Var();
-      Var diff = has_r ? ag::sub(tp, u, r) : u;
-      Var cost;
-      if (lv) {
-        Var half = ag::scale(tp, has_r ? ag::add(tp, u, r) : u, 0.5);
-        cost = row_dot(tp, diff, ag::sub(tp, w, half));
+    if (fused) {
+      Tensor R_next = R.value();
+      if (pass == Pass::LvBackward) {
+        // x and R are constants here, so new buffers: the tape's nodes still read this step's x.
+        Tensor x_next = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx),
+               ug = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
+        const Control c = control(tp, tv, x, gE, coef, ctx);
+        kernels::sde_step(x.value(), c.nn, c.nt, gE, coef, seed, noise_at, x_next, R_next, cotangent, &ug,
+                          ctx);
+        tp.backward(c.u, ug);
+        x = constant(x_next);
       } else {
-        cost = ag::scale(tp, ag::sq_norm_rows(tp, diff), 0.5);
+        ag::NoGrad ng(tp);
+        const Tensor nn = nn_.forward(tp, tv, x).value(), nt = nn_t_.forward(tp, tv).value();
+        Tensor xv = x.value();
+        kernels::sde_step(xv, nn, nt, gE, coef, seed, noise_at, xv, R_next, nullptr, nullptr, ctx);
       }
-      dR = ag::add(tp, ag::scale(tp, cost, dt), row_dot(tp, diff, dW));
+      continue;
     }
-    if (pass == Pass::LvBackward) {
-      tp.backward(dR, *cotangent);  // this step's share of dLoss/dtheta; frees the step's nodes
-      dR = constant(dR.value());
+    fill_normal_at(xi, seed, noise_at, ctx);
+    Tensor dWt = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
+    kernels::affine(xi, std::sqrt(coef.h), 0.0, dWt, ctx);
+    const Var dW = constant(dWt);
+    const Var u = control(tp, tv, x, gE, coef, ctx).u;
+    const Var w = lv ? ag::detach(u) : u;
+    const Var r = coef.ref != 0 ? ag::scale(tp, x, coef.ref) : Var();
+    const Var diff = r.defined() ? ag::sub(tp, u, r) : u;
+    Var cost;
+    if (lv) {
+      const Var half = ag::scale(tp, r.defined() ? ag::add(tp, u, r) : u, 0.5);
+      cost = row_dot(tp, diff, ag::sub(tp, w, half));
+    } else {
+      cost = ag::scale(tp, ag::sq_norm_rows(tp, diff), 0.5);
     }
+    Var dR = ag::scale(tp, cost, coef.h);
+    if (!(reversal && pass == Pass::KlTrain)) dR = ag::add(tp, dR, row_dot(tp, diff, dW));
+    if (coef.constant != 0) dR = ag::add_scalar(tp, dR, coef.constant);
     R = ag::add(tp, R, dR);
-    x = ag::add(tp, ag::add(tp, ag::affine(tp, x, 1.0 + m * dt, 0.0), ag::scale(tp, w, s * dt)),
-                ag::scale(tp, dW, s));
-    if (pass == Pass::LvBackward) {
-      x = constant(x.value());
-      R = constant(R.value());
-    }
+    x = ag::add(tp,
+                ag::add(tp, ag::affine(tp, x, coef.decay, 0.0), ag::scale(tp, w, coef.diffusion * coef.h)),
+                ag::scale(tp, dW, coef.diffusion));
   }
   if (x_end) *x_end = x.value();
   // LvBackward has no use for R itself (pass 1 computed it) and the terminal terms carry no parameter
@@ -240,7 +314,9 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
   // Terminal terms: log p_ref(X_N) - log rho(X_N) for the reference methods, -log rho(X_N) for DIS.
   Var term = energy_node(tp, target_, x);
   if (!reversal) {
-    const double s2 = cfg_.method == PathMethod::Pis ? cfg_.pis_sigma * cfg_.pis_sigma * T : 1.0;
+    const double s2 = cfg_.method == PathMethod::Pis ? cfg_.pis_sigma * cfg_.pis_sigma * cfg_.terminal_time()
+                      : cfg_.method == PathMethod::Dds ? cfg_.dds_sigma * cfg_.dds_sigma
+                                                       : 1.0;
     term = ag::add(
         tp, term,
         ag::affine(tp, ag::sq_norm_rows(tp, x), -0.5 / s2, -0.5 * double(d_) * (kLog2Pi + std::log(s2))));
