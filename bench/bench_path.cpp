@@ -1,7 +1,8 @@
 // bench_path: time of one path-sampler training step (loss and gradient, no optimiser) per method and loss,
 // at the paper's size by default (batch 2048, 200 steps per path, FourierMLP 64 wide). One JSON line per
 // case. lv costs two simulations and one backward per step; kl one simulation and a backward through the
-// whole path (its tape holds every step).
+// whole path (its tape holds every step): peak_mib, the allocator's high-water mark during the timed steps
+// above what was in use before them, shows that memory (kl: O(steps x batch x width); lv: one step's).
 //   bench_path [--device cpu|cuda|auto] [--target gmm9] [--batch 2048] [--steps 200] [--methods pis,dis,...]
 //   [--losses kl,lv,lv_traj] [--reps 3] [--float64]
 #include <chrono>
@@ -66,18 +67,22 @@ int main(int argc, char** argv) {
         };
         one(0);  // warm-up (allocator, cuBLAS)
         ctx.synchronize();
+        const std::size_t base = ctx.allocator().stats().bytes_in_use;
+        ctx.allocator().reset_peak();
         const auto t0 = std::chrono::steady_clock::now();
         for (int r = 0; r < reps; ++r) one(r + 1);
         ctx.synchronize();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
         const int taken = int(ps.path_steps());  // DDS's cosine grid drops its zero-length tail
+        // Memory one step needs beyond the parameters and state held between steps (the kl tape's growth).
+        const double peak_mib = double(ctx.allocator().stats().peak_bytes_in_use - base) / (1 << 20);
         std::printf(
             "{\"bench\": \"path_step\", \"method\": \"%s\", \"loss\": \"%s\", \"target\": \"%s\", "
             "\"device\": "
             "\"%s\", \"dtype\": \"%s\", \"batch\": %lld, \"steps\": %d, \"ms\": %.3f, \"path_steps_per_s\": "
-            "%.4g}\n",
+            "%.4g, \"peak_mib\": %.1f}\n",
             m.c_str(), l.c_str(), t->name().c_str(), ctx.device().str().c_str(), dtype_name(dtype),
-            (long long)batch, taken, s * 1e3, double(batch) * taken / s);
+            (long long)batch, taken, s * 1e3, double(batch) * taken / s, peak_mib);
         std::fflush(stdout);
       }
   } catch (const nsamp::Error& err) {

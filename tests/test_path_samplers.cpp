@@ -6,6 +6,7 @@
 #include "nsamp/core/fill.h"
 #include "nsamp/samplers/metrics.h"
 #include "nsamp/samplers/path_samplers.h"
+#include "nsamp/targets/user_target.h"
 #include "test_util.h"
 
 using namespace nsamp;
@@ -251,4 +252,36 @@ TEST_CASE("path samplers: bad names and settings are reported" * doctest::test_s
   s::PathSampler ps(*t, tiny(s::PathMethod::Pis), DType::F64, ctx);
   CHECK_THROWS_WITH_AS(ps.loss_and_grad(s::PathLoss::LvTraj, 10, 1, 0, nullptr, ctx),
                        doctest::Contains("dividing"), Error);
+}
+
+TEST_CASE(
+    "path samplers: a user energy (host callback) drives every method exactly like the built-in target" *
+    doctest::test_suite("cpu")) {
+  Context ctx(Device::cpu());
+  auto builtin = targets::make_target("gaussian", {3});
+  targets::CallbackTarget user("my_gaussian", 3,
+                               [](const double* x, std::int64_t B, std::int64_t d, double* e, double* g) {
+                                 for (std::int64_t b = 0; b < B; ++b) {
+                                   e[b] = 0;
+                                   for (std::int64_t j = 0; j < d; ++j) {
+                                     e[b] += 0.5 * x[b * d + j] * x[b * d + j];
+                                     if (g) g[b * d + j] = x[b * d + j];
+                                   }
+                                 }
+                               });
+  for (s::PathMethod m :
+       {s::PathMethod::Pis, s::PathMethod::Dis, s::PathMethod::Dds, s::PathMethod::EulerDds}) {
+    CAPTURE(s::path_method_name(m));
+    s::PathSampler a(*builtin, tiny(m), DType::F64, ctx), b(user, tiny(m), DType::F64, ctx);
+    randomise(a, Device::cpu(), ctx);
+    randomise(b, Device::cpu(), ctx);
+    test::check_close(test::to_doubles(b.simulate(16, 2, 0, ctx).R, ctx),
+                      test::to_doubles(a.simulate(16, 2, 0, ctx).R, ctx), 1e-13, 1e-13, "R");
+    zero_grads(a.parameters());
+    zero_grads(b.parameters());
+    a.loss_and_grad(s::PathLoss::Lv, 16, 2, 0, nullptr, ctx);
+    b.loss_and_grad(s::PathLoss::Lv, 16, 2, 0, nullptr, ctx);
+    const auto ga = grads_of(a.parameters(), ctx), gb = grads_of(b.parameters(), ctx);
+    for (std::size_t i = 0; i < ga.size(); ++i) test::check_close(gb[i], ga[i], 1e-12, 1e-13, "lv gradient");
+  }
 }
