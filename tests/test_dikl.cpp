@@ -1,0 +1,105 @@
+// DiKL's schedule and losses: the VP schedule's defining identities, denoising score matching on a Gaussian
+// (whose optimal score is known), and the generator's surrogate gradient against finite differences.
+#include <cmath>
+
+#include "nsamp/autograd/module.h"
+#include "nsamp/autograd/ops.h"
+#include "nsamp/samplers/dikl.h"
+#include "test_util.h"
+
+using namespace nsamp;
+namespace s = nsamp::samplers;
+
+TEST_CASE("dikl: the discrete VP schedule" * doctest::test_suite("cpu")) {
+  const s::DiklSchedule m = s::DiklSchedule::make(1e-4, 0.7, true);
+  REQUIRE(m.levels() == 30);
+  double abar = 1;
+  for (int i = 0; i < 30; ++i) {
+    abar *= 1 - (1e-4 + (0.7 - 1e-4) * i / 29.0);
+    CHECK(m.alpha[std::size_t(i)] * m.alpha[std::size_t(i)] == doctest::Approx(abar).epsilon(1e-14));
+    CHECK(m.alpha[std::size_t(i)] * m.alpha[std::size_t(i)] +
+              m.sigma[std::size_t(i)] * m.sigma[std::size_t(i)] ==
+          doctest::Approx(1.0).epsilon(1e-14));
+    CHECK(m.weight[std::size_t(i)] == doctest::Approx(1 / m.alpha[std::size_t(i)]));
+  }
+  CHECK(s::DiklSchedule::make(1e-6, 0.05, false).weight[7] == 1.0);
+  CHECK_THROWS_WITH_AS(s::DiklSchedule::make(0.1, 1.0, false), doctest::Contains("0 < start <= end < 1"),
+                       Error);
+}
+
+NSAMP_DEVICE_TEST("dikl: DSM on N(0, v I) is stationary at the optimal linear score") {
+  // s(x_t) = c x_t: dL/dc = 2 sigma^2 d (1 + c (alpha^2 v + sigma^2)) in expectation, zero at
+  // c* = -1 / (alpha^2 v + sigma^2) (the score of p_t = N(0, (alpha^2 v + sigma^2) I)).
+  Context ctx(dev, 4);
+  const s::DiklSchedule sch = s::DiklSchedule::make(1e-4, 0.7, true);
+  const std::int64_t B = 40000, d = 3;
+  const double v = 2.0;
+  const int t = 6;
+  const double a = sch.alpha[t], sg = sch.sigma[t], cstar = -1 / (a * a * v + sg * sg);
+  const Tensor x = test::randn(Shape{B, d}, DType::F64, dev, ctx, 1, std::sqrt(v));
+  const Tensor eps = test::randn(Shape{B, d}, DType::F64, dev, ctx, 2);
+  const std::vector<int> ts(std::size_t(B), t);
+  auto grad_at = [&](double c) {
+    ag::Var cv = ag::Var::leaf(test::from_doubles({c}, Shape{1, 1}, DType::F64, dev, ctx), true);
+    ag::Tape tp(ctx);
+    const s::ScoreFn score = [&](ag::Tape& tape, const ag::Var& time, const ag::Var& xt) {
+      CHECK(test::to_doubles(time.value(), ctx)[0] == double(t));
+      return ag::mul(tape, xt, cv);
+    };
+    const ag::Var L = s::dsm_loss(tp, score, sch, x, ts, eps, ctx);
+    tp.backward(L);
+    return test::to_doubles(cv.grad(), ctx)[0];
+  };
+  const double scale = 2 * sg * sg * d;
+  CHECK(grad_at(0.0) == doctest::Approx(scale).epsilon(0.03));
+  CHECK(std::abs(grad_at(cstar)) < 0.03 * scale);
+  CHECK(grad_at(2 * cstar) == doctest::Approx(-scale).epsilon(0.05));  // 1 + 2 c* (...) = -1
+}
+
+TEST_CASE("dikl: the generator's surrogate gradient matches finite differences" *
+          doctest::test_suite("cpu")) {
+  Context ctx(Device::cpu(), 7);
+  const s::DiklSchedule sch = s::DiklSchedule::make(1e-4, 0.15, true);
+  const std::int64_t B = 5, d = 3, k = 4;
+  ag::Linear g(k, d, true, ag::Init::PyTorchDefault, DType::F64, ctx, "generator");
+  const Tensor z = test::randn(Shape{B, k}, DType::F64, Device::cpu(), ctx, 1);
+  const Tensor eps = test::randn(Shape{B, d}, DType::F64, Device::cpu(), ctx, 2);
+  const Tensor c = test::randn(Shape{B, d}, DType::F64, Device::cpu(), ctx, 3);
+  const std::vector<int> ts{1, 5, 29, 13, 7};
+  auto loss = [&](bool backward) {
+    ag::Tape tp(ctx);
+    const ag::Var L = s::generator_surrogate(tp, g.forward(tp, ag::Var::leaf(z)), sch, ts, eps, c, ctx);
+    const double v = test::to_doubles(L.value(), ctx)[0];
+    if (backward) tp.backward(L);
+    return v;
+  };
+  for (ag::Var p : g.parameters()) p.set_grad(Tensor());
+  loss(true);
+  // The gradient with respect to x is alpha_t c / B: W's is its outer product with z.
+  const std::vector<double> gw = test::to_doubles(g.weight().grad(), ctx), zv = test::to_doubles(z, ctx),
+                            cv = test::to_doubles(c, ctx);
+  for (std::int64_t i = 0; i < d; ++i)
+    for (std::int64_t j = 0; j < k; ++j) {
+      double ref = 0;
+      for (std::int64_t b = 0; b < B; ++b)
+        ref += sch.alpha[std::size_t(ts[std::size_t(b)])] * cv[std::size_t(b * d + i)] *
+               zv[std::size_t(b * k + j)] / B;
+      CHECK(gw[std::size_t(i * k + j)] == doctest::Approx(ref).epsilon(1e-12));
+    }
+  Tensor& w = g.weight().mutable_value();
+  for (std::int64_t i = 0; i < w.numel(); ++i) {
+    const double h = 1e-6, orig = w.data<double>()[i];
+    w.data<double>()[i] = orig + h;
+    const double up = loss(false);
+    w.data<double>()[i] = orig - h;
+    const double down = loss(false);
+    w.data<double>()[i] = orig;
+    CHECK(gw[std::size_t(i)] == doctest::Approx((up - down) / (2 * h)).epsilon(1e-7).scale(1e-6));
+  }
+  CHECK_THROWS_WITH_AS(
+      [&] {
+        ag::Tape tp(ctx);
+        s::generator_surrogate(tp, g.forward(tp, ag::Var::leaf(z)), sch, {1, 2, 30, 4, 5}, eps, c, ctx);
+      }(),
+      doctest::Contains("noise index 30 outside 1 .. 29"), Error);
+}
