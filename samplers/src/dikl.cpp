@@ -2,17 +2,12 @@
 
 #include <cmath>
 
+#include "device_values.h"
 #include "nsamp/autograd/ops.h"
 
 namespace nsamp::samplers {
 
 namespace {
-
-Tensor column(const std::vector<double>& v, DType dtype, Context& ctx) {
-  const Shape s{std::int64_t(v.size()), 1};
-  if (dtype == DType::F64) return Tensor::from_vector(v, s, ctx.device(), ctx);
-  return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), s, ctx.device(), ctx);
-}
 
 std::vector<double> pick(const std::vector<double>& table, const std::vector<int>& t) {
   std::vector<double> out(t.size());
@@ -30,8 +25,8 @@ ag::Var noisy(ag::Tape& tp, const ag::Var& x, const DiklSchedule& sch, const std
   const Tensor& xv = x.value();
   NSAMP_CHECK(xv.rank() == 2 && std::int64_t(t.size()) == xv.rows() && eps.shape() == xv.shape(), "DiKL: x ",
               xv.desc(), ", eps ", eps.desc(), " and ", t.size(), " noise indices do not agree");
-  const ag::Var a = ag::Var::leaf(column(pick(sch.alpha, t), xv.dtype(), ctx));
-  const ag::Var s = ag::Var::leaf(column(pick(sch.sigma, t), xv.dtype(), ctx));
+  const ag::Var a = ag::Var::leaf(detail::device_column(pick(sch.alpha, t), xv.dtype(), ctx));
+  const ag::Var s = ag::Var::leaf(detail::device_column(pick(sch.sigma, t), xv.dtype(), ctx));
   return ag::add(tp, ag::mul(tp, x, a), ag::mul(tp, ag::Var::leaf(eps), s));
 }
 
@@ -56,8 +51,8 @@ ag::Var dsm_loss(ag::Tape& tp, const ScoreFn& score, const DiklSchedule& sch, co
                  const std::vector<int>& t, const Tensor& eps, Context& ctx) {
   const ag::Var xt = noisy(tp, ag::Var::leaf(x), sch, t, eps, ctx);
   std::vector<double> tv(t.begin(), t.end());
-  const ag::Var time = ag::Var::leaf(column(tv, x.dtype(), ctx));
-  const ag::Var s = ag::Var::leaf(column(pick(sch.sigma, t), x.dtype(), ctx));
+  const ag::Var time = ag::Var::leaf(detail::device_column(tv, x.dtype(), ctx));
+  const ag::Var s = ag::Var::leaf(detail::device_column(pick(sch.sigma, t), x.dtype(), ctx));
   const ag::Var r = ag::add(tp, ag::Var::leaf(eps), ag::mul(tp, score(tp, time, xt), s));
   return ag::mean(tp, ag::sq_norm_rows(tp, r));
 }

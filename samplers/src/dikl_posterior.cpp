@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "device_values.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/kernels/elementwise.h"
 #include "nsamp/kernels/index.h"
@@ -12,12 +13,6 @@
 namespace nsamp::samplers {
 
 namespace {
-
-Tensor column(const std::vector<double>& v, DType dtype, Context& ctx) {
-  const Shape s{std::int64_t(v.size()), 1};
-  if (dtype == DType::F64) return Tensor::from_vector(v, s, ctx.device(), ctx);
-  return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), s, ctx.device(), ctx);
-}
 
 // Rows b of x repeated n times each: [B * n, d].
 Tensor repeat_rows(const Tensor& x, std::int64_t n, Context& ctx) {
@@ -55,9 +50,9 @@ TiltedTarget::TiltedTarget(const targets::Target& base, Tensor xt, Tensor a, Ten
     aos2[i] = av[i] / (sv[i] * sv[i]);
     inv[i] = 0.5 / (sv[i] * sv[i]);
   }
-  a_ = column(av, xt_.dtype(), ctx);
-  a_over_s2_ = column(aos2, xt_.dtype(), ctx);
-  inv_2s2_ = column(inv, xt_.dtype(), ctx);
+  a_ = detail::device_column(av, xt_.dtype(), ctx);
+  a_over_s2_ = detail::device_column(aos2, xt_.dtype(), ctx);
+  inv_2s2_ = detail::device_column(inv, xt_.dtype(), ctx);
 }
 
 void TiltedTarget::evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const {
@@ -140,12 +135,13 @@ DiklPosteriorResult DiklPosterior::estimate(const Tensor& xt, const Tensor& a, c
   const Tensor xt_rep = repeat_rows(xt, n, ctx);
   Tensor x0 = Tensor::empty(Shape{P, d}, dt, ctx), xi = Tensor::empty(Shape{P, d}, dt, ctx);
   fill_normal(xi, ctx);
-  kernels::mul(xi, column(s_over_a, dt, ctx), xi, ctx);
-  kernels::mul(xt_rep, column(inv_a, dt, ctx), x0, ctx);
+  kernels::mul(xi, detail::device_column(s_over_a, dt, ctx), xi, ctx);
+  kernels::mul(xt_rep, detail::device_column(inv_a, dt, ctx), x0, ctx);
   kernels::add(x0, xi, x0, ctx);
   kernels::clamp_forward(x0, -1000.0, 1000.0, x0, ctx);
 
-  TiltedTarget tilt(target_, xt_rep, column(ar, dt, ctx), column(sr, dt, ctx), 0.0, ctx);
+  TiltedTarget tilt(target_, xt_rep, detail::device_column(ar, dt, ctx), detail::device_column(sr, dt, ctx),
+                    0.0, ctx);
   Tensor log_w = Tensor::zeros(Shape{P}, dt, ctx), e = Tensor::empty(Shape{P}, dt, ctx);
   const int K = cfg_.ais_levels;
   for (int k = 1; k <= K; ++k) {
@@ -165,7 +161,8 @@ DiklPosteriorResult DiklPosterior::estimate(const Tensor& xt, const Tensor& a, c
   kernels::gather_rows(x0, Tensor::from_vector(rows, Shape{B}, ctx.device(), ctx), start, ctx);
 
   // Stage B: MALA on the posterior, the last `averaged` states averaged.
-  TiltedTarget post(target_, xt, column(av, dt, ctx), column(sv, dt, ctx), 1.0, ctx);
+  TiltedTarget post(target_, xt, detail::device_column(av, dt, ctx), detail::device_column(sv, dt, ctx), 1.0,
+                    ctx);
   MalaChains chain(post, start, step_, ctx);
   chain.run(cfg_.mala_steps - cfg_.averaged);
   DiklPosteriorResult r;
@@ -182,7 +179,7 @@ DiklPosteriorResult DiklPosterior::estimate(const Tensor& xt, const Tensor& a, c
   kernels::affine(r.grad_log_p_mean, 1.0 / cfg_.averaged, 0.0, r.grad_log_p_mean, ctx);
   r.score = Tensor::empty(Shape{B, d}, dt, ctx);
   kernels::add(r.x0_mean, r.grad_log_p_mean, r.score, ctx);
-  kernels::mul(r.score, column(av, dt, ctx), r.score, ctx);
+  kernels::mul(r.score, detail::device_column(av, dt, ctx), r.score, ctx);
   kernels::sub(r.score, xt, r.score, ctx);
   r.acceptance = chain.acceptance_rate();
   if (cfg_.adaptive) {

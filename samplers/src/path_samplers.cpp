@@ -3,6 +3,7 @@
 #include <cmath>
 #include <memory>
 
+#include "device_values.h"
 #include "nsamp/autograd/ops.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/kernels/elementwise.h"
@@ -117,13 +118,6 @@ std::uint64_t PathSampler::counters_per_batch(std::int64_t batch) const {
   return std::uint64_t(cfg_.steps + 8) * rng_counters(batch * d_, dtype_);
 }
 
-namespace {
-Tensor device_tensor(const std::vector<double>& v, const Shape& shape, DType dtype, Context& ctx) {
-  if (dtype == DType::F64) return Tensor::from_vector(v, shape, ctx.device(), ctx);
-  return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape, ctx.device(), ctx);
-}
-}  // namespace
-
 Tensor PathSampler::prior(std::int64_t B, int repeats, std::uint64_t seed, std::uint64_t offset,
                           Context& ctx) const {
   if (cfg_.method == PathMethod::Pis) return Tensor::zeros(Shape{B, d_}, dtype_, ctx.device(), ctx);
@@ -150,7 +144,7 @@ Tensor PathSampler::prior(std::int64_t B, int repeats, std::uint64_t seed, std::
     for (int k = 0; k < repeats; ++k) full.insert(full.end(), hv + p * d_, hv + (p + 1) * d_);
   if (cfg_.method == PathMethod::Dds)
     for (double& v : full) v *= cfg_.dds_sigma;
-  return device_tensor(full, Shape{B, d_}, dtype_, ctx);
+  return detail::device_values(full, Shape{B, d_}, dtype_, ctx);
 }
 
 std::vector<double> dds_cosine_grid(double end, int steps) {
@@ -403,7 +397,7 @@ double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64
   const double scale = 1.0 / (double(used_groups) * double(d_));
   for (double& v : cot) v *= scale;
   // Pass 2: the same paths again (same noise, same states), each step backpropagated with the cotangent.
-  const Tensor cotangent = device_tensor(cot, Shape{batch}, dtype_, ctx);
+  const Tensor cotangent = detail::device_values(cot, Shape{batch}, dtype_, ctx);
   Tape tp(ctx);
   run(Pass::LvBackward, batch, K, seed, offset, &cotangent, tp, nullptr, ctx);
   return total * scale;
