@@ -1,7 +1,8 @@
 // nsamp train and nsamp sample: the training-run frame. A run directory holds config.json (fully resolved),
-// log.jsonl, checkpoint.safetensors (atomic, at every evaluation), samples.npy with log_weights.npy,
-// metrics.json (samplers::evaluate) and samples.png. Everything is validated before the directory is
-// touched; every file but the log is written through a temporary file and a rename.
+// log.jsonl, checkpoint.safetensors (atomic, at every evaluation), samples.npy (with log_weights.npy for the
+// path samplers, whose samples carry importance weights), metrics.json (samplers::evaluate) and samples.png.
+// Everything is validated before the directory is touched; every file but the log is written through a
+// temporary file and a rename. Methods: the path samplers (configs/path/) and DiKL (configs/dikl/).
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "nsamp/core/config.h"
 #include "nsamp/core/device.h"
 #include "nsamp/core/npy.h"
+#include "nsamp/samplers/dikl_training.h"
 #include "nsamp/samplers/evaluation.h"
 #include "nsamp/samplers/path_training.h"
 #include "run_config.h"
@@ -24,7 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kMethods = "pis, dis, dds, euler-dds (dikl, idem and iwsm are not implemented yet)";
+const char* kMethods = "pis, dis, dds, euler-dds, dikl (idem and iwsm are not implemented yet)";
 
 nlohmann::json path_defaults() {
   nlohmann::json j = {{"method", "pis"},
@@ -75,6 +77,12 @@ DType dtype_of(const RunConfig& c) {
   return d == "float32" ? DType::F32 : DType::F64;
 }
 
+// [n, d] float32 on the host, as the sample files hold samples.
+Tensor host_float32(const Tensor& x, Context& ctx) {
+  const std::vector<double> v = x.to_doubles(ctx);
+  return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), x.shape(), Device::cpu(), ctx);
+}
+
 // n paths as the files hold them: samples [n, d] and log-weights -R [n], float32 on the host.
 std::pair<Tensor, Tensor> draw(const samplers::PathSampler& ps, std::int64_t n, std::uint64_t seed,
                                Context& ctx) {
@@ -92,44 +100,281 @@ double final_clip(const RunConfig& c) {
   return c.num("clip") * (it > 400 ? 25.0 : it > 200 ? 5.0 : 1.0);
 }
 
+// ---- DiKL
+nlohmann::json dikl_defaults() {
+  // The spec's MoG-40 settings; configs/dikl/<target>.json holds the other targets' paper values.
+  return {{"method", "dikl"},
+          {"target", ""},
+          {"dim", 0},
+          {"seed", 0},
+          {"dtype", "float32"},
+          {"beta_start", 1e-4},
+          {"beta_end", 0.7},
+          {"weight_inv_alpha", true},
+          {"levels", 30},
+          {"gen_width", 400},
+          {"gen_layers", 4},
+          {"score_width", 400},
+          {"score_layers", 4},
+          {"freq_std", 30.0},
+          {"n_is", 10},
+          {"ais_levels", 15},
+          {"ais_kernel", "hmc"},
+          {"ais_step", 1.0},
+          {"mala_steps", 5},
+          {"mala_step", 0.01},
+          {"adaptive", false},
+          {"averaged", 1},
+          {"iterations", 100000},
+          {"batch", 1024},
+          {"score_iter", 50},
+          {"gen_lr", 1e-3},
+          {"score_lr", 1e-4},
+          {"clip_grad", 10.0},
+          {"log_every", 50},
+          {"eval_every", 1000},
+          {"eval_samples", 10000},
+          {"final_samples", 10000},
+          {"nsamp_version", kVersion}};
+}
+
+// ais_kernel: hmc (one leapfrog step of size ais_step, run as MALA with eta = ais_step^2 / 2), mala (eta =
+// ais_step) or none (importance sampling through the levels without transitions).
+samplers::DiklConfig dikl_config(const RunConfig& c) {
+  samplers::DiklConfig k;
+  k.beta_start = c.num("beta_start");
+  k.beta_end = c.num("beta_end");
+  k.weight_inv_alpha = c.flag("weight_inv_alpha");
+  k.levels = int(c.integer("levels"));
+  k.gen_width = c.integer("gen_width");
+  k.gen_layers = int(c.integer("gen_layers"));
+  k.score_width = c.integer("score_width");
+  k.score_layers = int(c.integer("score_layers"));
+  k.freq_std = c.num("freq_std");
+  samplers::DiklPosteriorConfig& p = k.posterior;
+  p.n_is = int(c.integer("n_is"));
+  p.ais_levels = int(c.integer("ais_levels"));
+  const std::string kernel = c.str("ais_kernel");
+  NSAMP_CHECK(kernel == "hmc" || kernel == "mala" || kernel == "none",
+              "config: ais_kernel must be hmc, mala or ", "none, got '", kernel, "'");
+  p.ais_transition = kernel != "none";
+  p.ais_step = kernel == "hmc" ? 0.5 * c.num("ais_step") * c.num("ais_step") : c.num("ais_step");
+  p.mala_steps = int(c.integer("mala_steps"));
+  p.mala_step = c.num("mala_step");
+  p.adaptive = c.flag("adaptive");
+  p.averaged = int(c.integer("averaged"));
+  return k;
+}
+
+samplers::DiklTrainOptions dikl_options(const RunConfig& c) {
+  samplers::DiklTrainOptions o;
+  o.iterations = c.integer("iterations");
+  o.batch = c.integer("batch");
+  o.score_iter = c.integer("score_iter");
+  o.gen_lr = c.num("gen_lr");
+  o.score_lr = c.num("score_lr");
+  o.clip_grad = c.num("clip_grad");
+  o.log_every = c.integer("log_every");
+  o.eval_every = c.integer("eval_every");
+  o.eval_samples = c.integer("eval_samples");
+  o.seed = std::uint64_t(c.integer("seed"));
+  return o;
+}
+
+// ---- the frame
+// The method a run directory was trained with (its config.json's "method").
+std::string run_method(const std::string& run) {
+  const std::string path = run + "/config.json";
+  std::ifstream in(path);
+  NSAMP_CHECK(in.good(), "sample: cannot read ", path, " (is ", run, " a run directory of nsamp train?)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("sample: ") + path + " is not valid JSON: " + e.what());
+  }
+  NSAMP_CHECK(j.is_object() && j.contains("method") && j["method"].is_string(), "sample: ", path,
+              " names no method");
+  return j["method"].get<std::string>();
+}
+
+struct TrainOpts {
+  std::string method, target, loss, preset = "quick", config, out, device = "auto";
+  std::vector<std::string> sets;
+  std::uint64_t seed = 0;
+  std::int64_t dim = 0;
+};
+
+// Defaults, then the preset files of the method's folder, then --config, --set and the command line.
+// Path samplers: NAME.json, NAME-<method>.json, <method>-<target>.json. DiKL: <target>.json (the paper's
+// per-target settings), NAME.json (the budget), NAME-<target>.json.
+RunConfig resolve_config(const TrainOpts& o, const CLI::App& cmd) {
+  NSAMP_CHECK(o.preset == "quick" || o.preset == "paper", "train: unknown preset '", o.preset,
+              "' (valid: quick, paper)");
+  const bool dikl = o.method == "dikl";
+  if (!dikl) samplers::parse_path_method(o.method);
+  RunConfig c(dikl ? dikl_defaults() : path_defaults());
+  auto overlay_if = [&c](const std::string& path) {
+    if (fs::exists(path)) c.overlay_file(path);
+  };
+  if (dikl) {
+    const std::string d = config_dir() + "/dikl/";
+    overlay_if(d + o.target + ".json");
+    c.overlay_file(d + o.preset + ".json");
+    overlay_if(d + o.preset + "-" + o.target + ".json");
+  } else {
+    const std::string d = config_dir() + "/path/";
+    c.overlay_file(d + o.preset + ".json");
+    overlay_if(d + o.preset + "-" + o.method + ".json");
+    overlay_if(d + o.method + "-" + o.target + ".json");
+  }
+  if (!o.config.empty()) c.overlay_file(o.config);
+  for (const std::string& s : o.sets) c.set(s);
+  c.overlay({{"method", o.method}, {"target", o.target}}, "the command line");
+  if (cmd.count("--loss")) {
+    NSAMP_CHECK(!dikl, "train: dikl has one objective (the reverse diffusive KL); --loss is for the path ",
+                "samplers");
+    c.overlay({{"loss", o.loss}}, "the command line");
+  }
+  if (cmd.count("--seed")) c.overlay({{"seed", double(o.seed)}}, "the command line");
+  if (cmd.count("--dim")) c.overlay({{"dim", double(o.dim)}}, "the command line");
+  return c;
+}
+
+// The files of a run directory written during training: the log (one JSON object per line, flushed) and the
+// checkpoint (atomic).
+class RunFiles {
+ public:
+  // Creates the run directory and writes config.json (removing a directory it created if that fails).
+  RunFiles(const std::string& out, const RunConfig& c) : dir_(out) {
+    NSAMP_CHECK(!fs::exists(dir_ / "config.json"), "train: ", out, " already holds a run (config.json); ",
+                "choose another --out");
+    std::error_code ec;
+    const bool created = fs::create_directories(dir_, ec);
+    NSAMP_CHECK(!ec && fs::is_directory(dir_), "train: cannot create the run directory ", out, ": ",
+                ec ? ec.message() : "not a directory");
+    try {
+      write_file_atomic((dir_ / "config.json").string(), c.json().dump(2) + "\n");
+    } catch (const Error&) {
+      if (created) fs::remove(dir_, ec);
+      throw;
+    }
+    log_.open((dir_ / "log.jsonl").string(), std::ios::app);
+    NSAMP_CHECK(log_.good(), "train: cannot write ", (dir_ / "log.jsonl").string());
+  }
+  void log(const nlohmann::json& j) {
+    log_ << j.dump() << "\n";
+    log_.flush();
+  }
+  void checkpoint(const std::vector<ag::Var>& params, Context& ctx) const {
+    ag::save_parameters((dir_ / "checkpoint.safetensors").string(), params, ctx);
+  }
+
+ private:
+  fs::path dir_;
+  std::ofstream log_;
+};
+
+// samples.npy (and log_weights.npy), metrics.json against the target's default reference, samples.png.
+void finish_run(const targets::Target& target, const RunConfig& c, const std::string& out, const Tensor& x,
+                const Tensor* lw, double train_s, Context& ctx) {
+  const fs::path dir(out);
+  const std::uint64_t seed = std::uint64_t(c.integer("seed"));
+  write_npy((dir / "samples.npy").string(), x);
+  if (lw) write_npy((dir / "log_weights.npy").string(), *lw);
+  samplers::EvalOptions eo;
+  eo.seed = seed;
+  std::string source;
+  const Tensor ref =
+      samplers::reference_for(target, std::max<std::int64_t>(x.rows(), 10000), seed + 3, source, ctx);
+  const samplers::EvalReport r = samplers::evaluate(target, x, ref, lw, source, eo, ctx);
+  nlohmann::json mj = {{"target", r.target},
+                       {"method", c.str("method")},
+                       {"protocol", r.protocol},
+                       {"seed", r.seed},
+                       {"train_seconds", train_s},
+                       {"samples", {{"used", r.samples_used}, {"nonfinite_rows", r.nonfinite_rows}}},
+                       {"reference", {{"source", r.reference_source}, {"samples", r.reference_samples}}}};
+  if (c.json().contains("loss")) mj["loss"] = c.str("loss");
+  for (const samplers::MetricValue& v : r.metrics)
+    mj["metrics"][v.name] = {
+        {"value", std::isfinite(v.value) ? nlohmann::json(v.value) : nlohmann::json(nullptr)},
+        {"samples", v.samples},
+        {"convention", v.convention}};
+  for (const auto& [name, why] : r.skipped) mj["skipped"][name] = why;
+  write_file_atomic((dir / "metrics.json").string(), mj.dump(2) + "\n");
+  if (plots_available()) write_eval_plot(target, r, (dir / "samples.png").string(), ctx);
+  std::cout << "train: done in " << train_s << " s;";
+  for (const samplers::MetricValue& v : r.metrics)
+    if (v.name == "log_z_error" || v.name == "ess_fraction" || v.name == "x_w2" || v.name == "modes_covered")
+      std::cout << " " << v.name << " " << v.value;
+  std::cout << " (metrics.json)\n";
+}
+
+int train_dikl_run(const TrainOpts& o, const RunConfig& c) {
+  auto target = targets::make_target(c.str("target"), {c.integer("dim")});
+  const DType dtype = dtype_of(c);
+  const samplers::DiklConfig kc = dikl_config(c);
+  const samplers::DiklTrainOptions to = dikl_options(c);
+  const std::int64_t final_n = c.integer("final_samples");
+  NSAMP_CHECK(to.iterations >= 1 && to.batch >= 1 && to.score_iter >= 0 && final_n >= 2,
+              "train: iterations and batch must be positive, score_iter >= 0, final_samples >= 2");
+  Context ctx(parse_device(o.device), to.seed);
+  samplers::DiklSampler sampler(*target, kc, dtype, ctx);
+  RunFiles run(o.out, c);
+  std::cout << "train: dikl on " << target->name() << " (" << ctx.device().str() << ", " << to.iterations
+            << " iterations, batch " << to.batch << ", " << to.score_iter << " score steps each) -> " << o.out
+            << "\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<ag::Var> params = sampler.parameters();
+  samplers::train_dikl(
+      sampler, to, ctx,
+      [&](const samplers::DiklTrainLog& l) {
+        nlohmann::json j = {{"step", l.step},           {"generator_loss", l.generator_loss},
+                            {"dsm_loss", l.dsm_loss},   {"acceptance", l.acceptance},
+                            {"mala_step", l.mala_step}, {"seconds_per_step", l.seconds_per_step},
+                            {"skipped", l.skipped},     {"score_skipped", l.score_skipped}};
+        for (const char* k : {"generator_loss", "dsm_loss"})
+          if (!std::isfinite(j[k].get<double>())) j[k] = nullptr;
+        if (l.eval) {
+          j["mean_log_p"] = std::isfinite(l.eval->mean_log_p) ? nlohmann::json(l.eval->mean_log_p) : nullptr;
+          j["nonfinite_samples"] = l.eval->nonfinite;
+          if (l.eval->modes > 0) j["modes_covered"] = l.eval->modes_covered;
+          std::cout << "  step " << l.step << "  dsm " << l.dsm_loss << "  mean log p " << l.eval->mean_log_p;
+          if (l.eval->modes > 0) std::cout << "  modes " << l.eval->modes_covered << "/" << l.eval->modes;
+          std::cout << "  acceptance " << l.acceptance << "  (" << l.seconds_per_step * 1e3 << " ms/it, "
+                    << l.skipped << " skipped)\n";
+        }
+        run.log(j);
+      },
+      [&](std::int64_t) { run.checkpoint(params, ctx); });
+  run.checkpoint(params, ctx);
+  const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const Tensor x = host_float32(sampler.sample(final_n, to.seed + 2, ctx), ctx);
+  finish_run(*target, c, o.out, x, nullptr, train_s, ctx);
+  return 0;
+}
+
 }  // namespace
 
 Action add_train(CLI::App& app) {
-  struct Opts {
-    std::string method, target, loss, preset = "quick", config, out, device = "auto";
-    std::vector<std::string> sets;
-    std::uint64_t seed = 0;
-    std::int64_t dim = 0;
-  };
-  auto o = std::make_shared<Opts>();
+  auto o = std::make_shared<TrainOpts>();
   CLI::App* cmd = app.add_subcommand("train", "Train a sampler on a target; writes a run directory");
   cmd->add_option("--method", o->method, std::string("method: ") + kMethods)->required();
   cmd->add_option("--target", o->target, "target name")->required();
-  cmd->add_option("--loss", o->loss, "kl | lv | lv_traj (default: the config's, lv)");
-  cmd->add_option("--preset", o->preset, "quick | paper (files in configs/path/)")->capture_default_str();
+  cmd->add_option("--loss", o->loss, "path samplers: kl | lv | lv_traj (default: the config's, lv)");
+  cmd->add_option("--preset", o->preset, "quick | paper (files in configs/path/ and configs/dikl/)")
+      ->capture_default_str();
   cmd->add_option("--config", o->config, "JSON file of config keys, applied after the preset");
   cmd->add_option("--set", o->sets, "key=value, applied last (repeatable)");
-  cmd->add_option("--seed", o->seed, "seed of the initialisation and of every path");
+  cmd->add_option("--seed", o->seed, "seed of the initialisation and of every random draw");
   cmd->add_option("--dim", o->dim, "dimension, for the gaussian target");
   cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--out", o->out, "run directory (created; must not hold a run already)")->required();
   return [o, cmd] {
     // Resolve and validate everything before touching the output directory.
-    samplers::parse_path_method(o->method);
-    NSAMP_CHECK(o->preset == "quick" || o->preset == "paper", "train: unknown preset '", o->preset,
-                "' (valid: quick, paper)");
-    RunConfig c(path_defaults());
-    c.overlay_file(config_dir() + "/path/" + o->preset + ".json");
-    const std::string per_method = config_dir() + "/path/" + o->preset + "-" + o->method + ".json";
-    if (fs::exists(per_method)) c.overlay_file(per_method);
-    const std::string pair = config_dir() + "/path/" + o->method + "-" + o->target + ".json";
-    if (fs::exists(pair)) c.overlay_file(pair);
-    if (!o->config.empty()) c.overlay_file(o->config);
-    for (const std::string& s : o->sets) c.set(s);
-    c.overlay({{"method", o->method}, {"target", o->target}}, "the command line");
-    if (cmd->count("--loss")) c.overlay({{"loss", o->loss}}, "the command line");
-    if (cmd->count("--seed")) c.overlay({{"seed", double(o->seed)}}, "the command line");
-    if (cmd->count("--dim")) c.overlay({{"dim", double(o->dim)}}, "the command line");
+    const RunConfig c = resolve_config(*o, *cmd);
+    if (o->method == "dikl") return train_dikl_run(*o, c);
     auto target = targets::make_target(c.str("target"), {c.integer("dim")});
     const samplers::PathLoss loss = samplers::parse_path_loss(c.str("loss"));
     const DType dtype = dtype_of(c);
@@ -159,21 +404,7 @@ Action add_train(CLI::App& app) {
     Context ctx(parse_device(o->device), to.seed);
     samplers::PathSampler ps(*target, pc, dtype, ctx);
 
-    const fs::path dir(o->out);
-    NSAMP_CHECK(!fs::exists(dir / "config.json"), "train: ", o->out, " already holds a run (config.json); ",
-                "choose another --out");
-    std::error_code ec;
-    const bool created = fs::create_directories(dir, ec);
-    NSAMP_CHECK(!ec && fs::is_directory(dir), "train: cannot create the run directory ", o->out, ": ",
-                ec ? ec.message() : "not a directory");
-    try {
-      write_file_atomic((dir / "config.json").string(), c.json().dump(2) + "\n");
-    } catch (const Error&) {
-      if (created) fs::remove(dir, ec);
-      throw;
-    }
-    std::ofstream log((dir / "log.jsonl").string(), std::ios::app);
-    NSAMP_CHECK(log.good(), "train: cannot write ", (dir / "log.jsonl").string());
+    RunFiles run(o->out, c);
     std::cout << "train: " << c.str("method") << " / " << c.str("loss") << " on " << target->name() << " ("
               << ctx.device().str() << ", " << to.iterations << " steps, batch " << to.batch << ", "
               << ps.path_steps() << " steps per path) -> " << o->out << "\n";
@@ -198,43 +429,13 @@ Action add_train(CLI::App& app) {
                       << l.eval->ess_fraction << "  (" << l.seconds_per_step * 1e3 << " ms/step, "
                       << l.skipped << " skipped)\n";
           }
-          log << j.dump() << "\n";
-          log.flush();
+          run.log(j);
         },
-        [&](std::int64_t) { ag::save_parameters((dir / "checkpoint.safetensors").string(), params, ctx); });
-    ag::save_parameters((dir / "checkpoint.safetensors").string(), params, ctx);
+        [&](std::int64_t) { run.checkpoint(params, ctx); });
+    run.checkpoint(params, ctx);
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
     auto [x, lw] = draw(ps, final_n, to.seed + 2, ctx);
-    write_npy((dir / "samples.npy").string(), x);
-    write_npy((dir / "log_weights.npy").string(), lw);
-    samplers::EvalOptions eo;
-    eo.seed = to.seed;
-    std::string source;
-    const Tensor ref =
-        samplers::reference_for(*target, std::max<std::int64_t>(final_n, 10000), to.seed + 3, source, ctx);
-    const samplers::EvalReport r = samplers::evaluate(*target, x, ref, &lw, source, eo, ctx);
-    nlohmann::json mj = {{"target", r.target},
-                         {"method", c.str("method")},
-                         {"loss", c.str("loss")},
-                         {"protocol", r.protocol},
-                         {"seed", r.seed},
-                         {"train_seconds", train_s},
-                         {"samples", {{"used", r.samples_used}, {"nonfinite_rows", r.nonfinite_rows}}},
-                         {"reference", {{"source", r.reference_source}, {"samples", r.reference_samples}}}};
-    for (const samplers::MetricValue& v : r.metrics)
-      mj["metrics"][v.name] = {
-          {"value", std::isfinite(v.value) ? nlohmann::json(v.value) : nlohmann::json(nullptr)},
-          {"samples", v.samples},
-          {"convention", v.convention}};
-    for (const auto& [name, why] : r.skipped) mj["skipped"][name] = why;
-    write_file_atomic((dir / "metrics.json").string(), mj.dump(2) + "\n");
-    if (plots_available()) write_eval_plot(*target, r, (dir / "samples.png").string(), ctx);
-    std::cout << "train: done in " << train_s << " s;";
-    for (const samplers::MetricValue& v : r.metrics)
-      if (v.name == "log_z_error" || v.name == "ess_fraction" || v.name == "x_w2")
-        std::cout << " " << v.name << " " << v.value;
-    std::cout << " (metrics.json)\n";
+    finish_run(*target, c, o->out, x, &lw, train_s, ctx);
     return 0;
   };
 }
@@ -249,25 +450,36 @@ Action add_sample(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("sample", "Draw samples (and log-weights) from a trained run");
   cmd->add_option("--run", o->run, "run directory written by nsamp train")->required();
   cmd->add_option("-n", o->n, "samples")->required()->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", o->seed, "seed of the paths (default: the run's seed + 4)");
+  cmd->add_option("--seed", o->seed, "seed of the paths or latents (default: the run's seed + 4)");
   cmd->add_option("--out", o->out, "samples, [n, d] float32 .npy")->required();
   cmd->add_option("--log-weights", o->log_weights, "log-weights -R, [n] float32 .npy");
   cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   return [o, cmd] {
-    RunConfig c(path_defaults());
+    const std::string method = run_method(o->run);
+    const bool dikl = method == "dikl";
+    RunConfig c(dikl ? dikl_defaults() : path_defaults());
     c.overlay_file(o->run + "/config.json");
     auto target = targets::make_target(c.str("target"), {c.integer("dim")});
     const std::uint64_t seed = cmd->count("--seed") ? o->seed : std::uint64_t(c.integer("seed")) + 4;
+    NSAMP_CHECK(!dikl || o->log_weights.empty(), "sample: ", o->run, " is a DiKL run; its one-step samples ",
+                "carry no importance weights (--log-weights is for the path samplers)");
     Context ctx(parse_device(o->device), seed);
-    samplers::PathSampler ps(*target, path_config(c), dtype_of(c), ctx);
-    ps.set_clip(final_clip(c));
-    std::vector<ag::Var> params = ps.parameters();
-    ag::load_parameters(o->run + "/checkpoint.safetensors", params, ctx);
-    auto [x, lw] = draw(ps, o->n, seed, ctx);
-    write_npy(o->out, x);
-    if (!o->log_weights.empty()) write_npy(o->log_weights, lw);
-    std::cout << "sample: " << o->n << " samples of " << target->name() << " from " << o->run << " (seed "
-              << seed << ") -> " << o->out << "\n";
+    if (dikl) {
+      samplers::DiklSampler sampler(*target, dikl_config(c), dtype_of(c), ctx);
+      std::vector<ag::Var> params = sampler.parameters();
+      ag::load_parameters(o->run + "/checkpoint.safetensors", params, ctx);
+      write_npy(o->out, host_float32(sampler.sample(o->n, seed, ctx), ctx));
+    } else {
+      samplers::PathSampler ps(*target, path_config(c), dtype_of(c), ctx);
+      ps.set_clip(final_clip(c));
+      std::vector<ag::Var> params = ps.parameters();
+      ag::load_parameters(o->run + "/checkpoint.safetensors", params, ctx);
+      auto [x, lw] = draw(ps, o->n, seed, ctx);
+      write_npy(o->out, x);
+      if (!o->log_weights.empty()) write_npy(o->log_weights, lw);
+    }
+    std::cout << "sample: " << o->n << " samples of " << target->name() << " from " << o->run << " ("
+              << method << ", seed " << seed << ") -> " << o->out << "\n";
     return 0;
   };
 }

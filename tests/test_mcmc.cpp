@@ -1,13 +1,29 @@
-// MCMC: the MALA kernels against a float64 reference, MALA leaving a Gaussian invariant, and MALA converging
-// to it from a point mass.
+// MCMC: the MALA and Metropolis kernels against a float64 reference, MALA and HMC leaving a Gaussian
+// invariant and converging to it from a point mass, and one-leapfrog HMC being MALA with step h^2 / 2.
 #include <cmath>
 
 #include "nsamp/kernels/mcmc.h"
 #include "nsamp/samplers/diagnostics.h"
+#include "nsamp/samplers/hmc.h"
 #include "nsamp/samplers/mala.h"
 #include "test_util.h"
 
 using namespace nsamp;
+
+namespace {
+
+// Each coordinate of N samples [N, d] has mean 0 and variance 1 within 5 standard errors.
+void check_standard_normal(const std::vector<double>& v, std::int64_t N, int d) {
+  for (int k = 0; k < d; ++k) {
+    double m = 0, q = 0;
+    for (std::int64_t b = 0; b < N; ++b) m += v[std::size_t(b * d + k)] / double(N);
+    for (std::int64_t b = 0; b < N; ++b) q += std::pow(v[std::size_t(b * d + k)] - m, 2) / double(N - 1);
+    CHECK(std::abs(m) < 5.0 / std::sqrt(double(N)));
+    CHECK(std::abs(q - 1.0) < 5.0 * std::sqrt(2.0 / double(N)));
+  }
+}
+
+}  // namespace
 
 NSAMP_DEVICE_TEST("mcmc: mala_accept takes exactly the moves whose log ratio beats log u") {
   Context ctx(dev);
@@ -71,14 +87,7 @@ NSAMP_DEVICE_TEST("mcmc: MALA leaves a Gaussian invariant and converges to it fr
   samplers::MalaChains move(*target, far, 0.2, ctx);
   move.run(300);
   for (samplers::MalaChains* c : {&stay, &move}) {
-    const std::vector<double> v = test::to_doubles(c->x(), ctx);
-    for (int k = 0; k < 3; ++k) {
-      double m = 0, q = 0;
-      for (std::int64_t b = 0; b < N; ++b) m += v[b * 3 + k] / N;
-      for (std::int64_t b = 0; b < N; ++b) q += (v[b * 3 + k] - m) * (v[b * 3 + k] - m) / (N - 1);
-      CHECK(std::abs(m) < 5.0 / std::sqrt(double(N)));
-      CHECK(std::abs(q - 1.0) < 5.0 * std::sqrt(2.0 / N));
-    }
+    check_standard_normal(test::to_doubles(c->x(), ctx), N, 3);
     MESSAGE("MALA step " << c->step() << ": acceptance " << c->acceptance_rate());
     CHECK(c->acceptance_rate() > 0.7);
   }
@@ -106,4 +115,83 @@ TEST_CASE("mcmc: split R-hat is about 1 for mixed chains and large for stuck one
   CHECK(samplers::split_rhat(stuck) > 1.5);
   CHECK(samplers::split_rhat(drifting) > 1.1);
   CHECK_THROWS_WITH_AS(samplers::split_rhat({{1, 2, 3}}), doctest::Contains("at least 4 values"), Error);
+}
+
+NSAMP_DEVICE_TEST("mcmc: metropolis_accept takes exactly the moves whose given log ratio beats log u") {
+  Context ctx(dev);
+  const std::int64_t B = 150, d = 37;  // d > 32: a warp loops over the row
+  const Tensor x = test::randn(Shape{B, d}, DType::F32, Device::cpu(), ctx, 1);
+  const Tensor g = test::randn(Shape{B, d}, DType::F32, Device::cpu(), ctx, 2);
+  const Tensor y = test::randn(Shape{B, d}, DType::F32, Device::cpu(), ctx, 3);
+  const Tensor gy = test::randn(Shape{B, d}, DType::F32, Device::cpu(), ctx, 4);
+  const Tensor e = test::randn(Shape{B}, DType::F32, Device::cpu(), ctx, 5);
+  const Tensor ey = test::randn(Shape{B}, DType::F32, Device::cpu(), ctx, 6);
+  Tensor la = test::randn(Shape{B}, DType::F32, Device::cpu(), ctx, 7);
+  const Tensor lu = test::randn(Shape{B}, DType::F32, Device::cpu(), ctx, 8);
+  la.data<float>()[3] = NAN;
+  const std::vector<double> xv = test::to_doubles(x, ctx), gv = test::to_doubles(g, ctx),
+                            yv = test::to_doubles(y, ctx), gyv = test::to_doubles(gy, ctx),
+                            ev = test::to_doubles(e, ctx), eyv = test::to_doubles(ey, ctx),
+                            lav = test::to_doubles(la, ctx), luv = test::to_doubles(lu, ctx);
+  std::vector<double> rx = xv, rg = gv, re = ev, racc(B, 0.0);
+  for (std::int64_t b = 0; b < B; ++b)
+    if (luv[b] < lav[b]) {
+      for (std::int64_t j = 0; j < d; ++j) rx[b * d + j] = yv[b * d + j], rg[b * d + j] = gyv[b * d + j];
+      re[b] = eyv[b];
+      racc[b] = 1;
+    }
+  Tensor X = x.to(dev, ctx), G = g.to(dev, ctx), E = e.to(dev, ctx),
+         A = Tensor::zeros(Shape{B}, DType::F32, ctx);
+  kernels::metropolis_accept(X, E, G, y.to(dev, ctx), ey.to(dev, ctx), gy.to(dev, ctx), la.to(dev, ctx),
+                             lu.to(dev, ctx), A, ctx);
+  test::check_close(test::to_doubles(X, ctx), rx, 0, 0, "states");
+  test::check_close(test::to_doubles(G, ctx), rg, 0, 0, "gradients");
+  test::check_close(test::to_doubles(E, ctx), re, 0, 0, "energies");
+  test::check_close(test::to_doubles(A, ctx), racc, 0, 0, "acceptance counts");
+  CHECK(test::to_doubles(A, ctx)[3] == 0.0);
+  CHECK_THROWS_WITH_AS(kernels::metropolis_accept(X, E, G, y.to(dev, ctx), ey.to(dev, ctx), gy.to(dev, ctx),
+                                                  la.to(dev, ctx).slice_rows(0, 10), lu.to(dev, ctx), A, ctx),
+                       doctest::Contains("log_alpha"), Error);
+}
+
+NSAMP_DEVICE_TEST("mcmc: HMC leaves a Gaussian invariant and converges to it from a point mass") {
+  Context ctx(dev, 12);
+  auto target = targets::make_target("gaussian", {3});
+  const std::int64_t N = 20000;
+  Tensor x0 = Tensor::empty(Shape{N, 3}, DType::F32, ctx);
+  target->sample(x0, ctx);
+  samplers::HmcChains stay(*target, x0, 0.5, 3, ctx);
+  stay.run(10);
+  // From (3, 3, 3): 5 leapfrog steps of 0.3 turn the state by about 1.5 radians per move (the mean shrinks by
+  // cos 1.5 = 0.07 per move; near pi it would flip sign and barely shrink), so 30 moves forget the start.
+  Tensor far = Tensor::empty(Shape{N, 3}, DType::F32, ctx);
+  fill_constant(far, 3.0, ctx);
+  samplers::HmcChains move(*target, far, 0.3, 5, ctx);
+  move.run(30);
+  for (samplers::HmcChains* c : {&stay, &move}) {
+    check_standard_normal(test::to_doubles(c->x(), ctx), N, 3);
+    MESSAGE("HMC step " << c->step() << " x " << c->leapfrog() << ": acceptance " << c->acceptance_rate());
+    CHECK(c->acceptance_rate() > 0.7);
+  }
+  CHECK_THROWS_WITH_AS(samplers::HmcChains(*target, x0, 0.1, 0, ctx), doctest::Contains("leapfrog"), Error);
+  CHECK_THROWS_WITH_AS(samplers::HmcChains(*target, x0, 0.0, 2, ctx),
+                       doctest::Contains("step must be positive"), Error);
+}
+
+NSAMP_DEVICE_TEST("mcmc: one-leapfrog HMC with step h is MALA with step h^2 / 2, draw for draw") {
+  // Both draw a [B, d] normal (momentum / Langevin noise) and then B uniforms per step from the same
+  // stream, and y = x - (h^2 / 2) g + h p is the same proposal, so the chains coincide.
+  auto target = targets::make_target("gmm9");
+  const std::int64_t B = 500;
+  const double h = 0.7;
+  Context cx(dev, 3);
+  Tensor x0 = Tensor::empty(Shape{B, 2}, DType::F64, cx);
+  target->sample(x0, cx);
+  Context c1(dev, 21), c2(dev, 21);
+  samplers::HmcChains hmc(*target, x0, h, 1, c1);
+  samplers::MalaChains mala(*target, x0, h * h / 2, c2);
+  hmc.run(20);
+  mala.run(20);
+  test::check_close(test::to_doubles(hmc.x(), c1), test::to_doubles(mala.x(), c2), 1e-9, 1e-9, "states");
+  CHECK(hmc.acceptance_rate() == doctest::Approx(mala.acceptance_rate()));
 }

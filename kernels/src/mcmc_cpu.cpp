@@ -41,6 +41,48 @@ void accept_cpu(T* x, T* e, T* g, const T* y, const T* ey, const T* gy, const T*
   }
 }
 
+template <class T>
+void select_cpu(T* x, T* e, T* g, const T* y, const T* ey, const T* gy, const T* log_alpha, const T* log_u,
+                T* acc, std::int64_t B, std::int64_t d) {
+#pragma omp parallel for schedule(static) if (B * d > (1 << 14))
+  for (std::int64_t b = 0; b < B; ++b) {
+    if (!(log_u[b] < log_alpha[b])) continue;  // NaN rejects
+    for (std::int64_t j = 0; j < d; ++j) {
+      x[b * d + j] = y[b * d + j];
+      g[b * d + j] = gy[b * d + j];
+    }
+    e[b] = ey[b];
+    acc[b] += T(1);
+  }
+}
+
+// The checks both accept ops share: states [B, d], per-chain values [B], no aliasing of what is written.
+void check_accept(const char* op, Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey,
+                  const Tensor& gy, const Tensor& ratio, const Tensor& log_u, Tensor& accepted,
+                  Context& ctx) {
+  check_operands(op, ctx, {{"x", &x}, {"y", &y}, {"grad", &grad}, {"gy", &gy}});
+  check_operands(op, ctx, {{"e", &e}, {"ey", &ey}, {"log_u", &log_u}, {"accepted", &accepted}, {"x", &x}});
+  NSAMP_CHECK(x.rank() == 2, op, ": x must be [B, d], got ", x.desc());
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&y, &grad, &gy})
+    check_shape(op, *t, "state", x.shape());
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&e, &ey, &log_u, &accepted})
+    NSAMP_CHECK(t->numel() == x.rows(), op, ": per-chain tensor ", t->desc(), " must hold ", x.rows(),
+                " values");
+  if (ratio.defined()) {
+    check_operands(op, ctx, {{"log_alpha", &ratio}, {"e", &e}});
+    NSAMP_CHECK(ratio.numel() == x.rows(), op, ": log_alpha ", ratio.desc(), " must hold ", x.rows(),
+                " values");
+    NSAMP_CHECK(!ratio.same_storage(e) && !ratio.same_storage(accepted), op,
+                ": log_alpha must not share memory with e or accepted");
+  }
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&y, &gy, &ey})
+    NSAMP_CHECK(!t->same_storage(x) && !t->same_storage(grad) && !t->same_storage(e), op,
+                ": the proposal must not share memory with the chain state");
+  NSAMP_CHECK(!x.same_storage(grad) && !e.same_storage(accepted) && !e.same_storage(log_u) &&
+                  !accepted.same_storage(log_u),
+              op, ": x, grad, e, log_u and accepted must be separate buffers");
+}
+
 }  // namespace
 
 void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
@@ -66,21 +108,8 @@ void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, 
 void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
                  const Tensor& log_u, double step, Tensor& accepted, Context& ctx) {
   const char* op = "mala_accept";
-  check_operands(op, ctx, {{"x", &x}, {"y", &y}, {"grad", &grad}, {"gy", &gy}});
-  check_operands(op, ctx, {{"e", &e}, {"ey", &ey}, {"log_u", &log_u}, {"accepted", &accepted}, {"x", &x}});
-  NSAMP_CHECK(x.rank() == 2, op, ": x must be [B, d], got ", x.desc());
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&y, &grad, &gy})
-    check_shape(op, *t, "state", x.shape());
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&e, &ey, &log_u, &accepted})
-    NSAMP_CHECK(t->numel() == x.rows(), op, ": per-chain tensor ", t->desc(), " must hold ", x.rows(),
-                " values");
+  check_accept(op, x, e, grad, y, ey, gy, Tensor(), log_u, accepted, ctx);
   NSAMP_CHECK(step > 0, op, ": step must be positive, got ", step);
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&y, &gy, &ey})
-    NSAMP_CHECK(!t->same_storage(x) && !t->same_storage(grad) && !t->same_storage(e), op,
-                ": the proposal must not share memory with the chain state");
-  NSAMP_CHECK(!x.same_storage(grad) && !e.same_storage(accepted) && !e.same_storage(log_u) &&
-                  !accepted.same_storage(log_u),
-              op, ": x, grad, e, log_u and accepted must be separate buffers");
   if (x.rows() == 0) return;
   if (x.device().is_cuda()) {
     if constexpr (kCudaBuilt) detail::mala_accept_cuda(x, e, grad, y, ey, gy, log_u, step, accepted, ctx);
@@ -93,6 +122,27 @@ void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tens
   else
     accept_cpu(x.data<double>(), e.data<double>(), grad.data<double>(), y.data<double>(), ey.data<double>(),
                gy.data<double>(), log_u.data<double>(), step, accepted.data<double>(), B, d);
+}
+
+void metropolis_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey,
+                       const Tensor& gy, const Tensor& log_alpha, const Tensor& log_u, Tensor& accepted,
+                       Context& ctx) {
+  check_defined("metropolis_accept", log_alpha, "log_alpha");
+  check_accept("metropolis_accept", x, e, grad, y, ey, gy, log_alpha, log_u, accepted, ctx);
+  if (x.rows() == 0) return;
+  if (x.device().is_cuda()) {
+    if constexpr (kCudaBuilt)
+      detail::metropolis_accept_cuda(x, e, grad, y, ey, gy, log_alpha, log_u, accepted, ctx);
+    return;
+  }
+  const std::int64_t B = x.rows(), d = x.cols();
+  if (x.dtype() == DType::F32)
+    select_cpu(x.data<float>(), e.data<float>(), grad.data<float>(), y.data<float>(), ey.data<float>(),
+               gy.data<float>(), log_alpha.data<float>(), log_u.data<float>(), accepted.data<float>(), B, d);
+  else
+    select_cpu(x.data<double>(), e.data<double>(), grad.data<double>(), y.data<double>(), ey.data<double>(),
+               gy.data<double>(), log_alpha.data<double>(), log_u.data<double>(), accepted.data<double>(), B,
+               d);
 }
 
 }  // namespace nsamp::kernels

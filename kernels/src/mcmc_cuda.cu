@@ -51,7 +51,45 @@ __global__ void accept_kernel(T* __restrict__ x, T* __restrict__ e, T* __restric
   }
 }
 
+// Accept/reject with a given log ratio: one warp per chain copies an accepted row.
+template <class T>
+__global__ void select_kernel(T* __restrict__ x, T* __restrict__ e, T* __restrict__ g,
+                              const T* __restrict__ y, const T* __restrict__ ey, const T* __restrict__ gy,
+                              const T* __restrict__ log_alpha, const T* __restrict__ log_u,
+                              T* __restrict__ acc, std::int64_t B, std::int64_t d) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
+  for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); b < B; b += warps) {
+    if (!(log_u[b] < log_alpha[b])) continue;  // uniform across the warp; NaN rejects
+    const T eyb = ey[b];
+    for (std::int64_t j = lane; j < d; j += 32) {
+      x[b * d + j] = y[b * d + j];
+      g[b * d + j] = gy[b * d + j];
+    }
+    if (lane == 0) {
+      e[b] = eyb;
+      acc[b] += T(1);
+    }
+  }
+}
+
 }  // namespace
+
+void metropolis_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey,
+                            const Tensor& gy, const Tensor& log_alpha, const Tensor& log_u, Tensor& accepted,
+                            Context& ctx) {
+  const std::int64_t B = x.rows(), d = x.cols();
+  const int grid = grid_for(B * 32);
+  if (x.dtype() == DType::F32)
+    select_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
+        x.data<float>(), e.data<float>(), grad.data<float>(), y.data<float>(), ey.data<float>(),
+        gy.data<float>(), log_alpha.data<float>(), log_u.data<float>(), accepted.data<float>(), B, d);
+  else
+    select_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
+        x.data<double>(), e.data<double>(), grad.data<double>(), y.data<double>(), ey.data<double>(),
+        gy.data<double>(), log_alpha.data<double>(), log_u.data<double>(), accepted.data<double>(), B, d);
+  NSAMP_CUDA_CHECK_LAUNCH("metropolis_accept " + x.desc());
+}
 
 void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
                            Context& ctx) {

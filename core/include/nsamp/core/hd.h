@@ -18,6 +18,14 @@ namespace nsamp::hd {
 // intrinsics on the device, for float and double alike.
 NSAMP_HD_INLINE float exp(float x) { return ::expf(x); }
 NSAMP_HD_INLINE double exp(double x) { return ::exp(x); }
+// exp(x) for the weights of a log-sum-exp (x = value - running max <= 0), with x < -88 flushed to 0: such
+// terms are below 6e-39, under the rounding of the sum they join (which holds at least 1) in float and in
+// double, and skipping them avoids glibc's slow underflow path (subnormal results), which took as long as the
+// exponentials themselves on the GMM energies.
+template <class T>
+NSAMP_HD_INLINE T exp_weight(T x) {
+  return x < T(-88) ? T(0) : exp(x);
+}
 NSAMP_HD_INLINE float log(float x) { return ::logf(x); }
 NSAMP_HD_INLINE double log(double x) { return ::log(x); }
 NSAMP_HD_INLINE float log1p(float x) { return ::log1pf(x); }

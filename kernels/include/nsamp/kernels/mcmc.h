@@ -1,5 +1,6 @@
-// MCMC family: the Metropolis-adjusted Langevin (MALA) proposal and accept/reject, batched over chains (one
-// chain per row). The target's energy and gradient are evaluated between the two by the caller.
+// MCMC family: the Metropolis-adjusted Langevin (MALA) proposal and accept/reject, and the accept/reject of
+// any move whose log ratio the caller computed (HMC), batched over chains (one chain per row). The target's
+// energy and gradient are evaluated between proposal and decision by the caller.
 #pragma once
 
 #include "nsamp/core/hd.h"
@@ -25,7 +26,16 @@ void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, 
 void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
                  const Tensor& log_u, double step, Tensor& accepted, Context& ctx);
 
+// The same decision with the log ratio given per chain (log_alpha [B]; HMC: E_x - E_y + |p_0|^2/2 -
+// |p_L|^2/2).
+void metropolis_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey,
+                       const Tensor& gy, const Tensor& log_alpha, const Tensor& log_u, Tensor& accepted,
+                       Context& ctx);
+
 namespace detail {
+void metropolis_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey,
+                            const Tensor& gy, const Tensor& log_alpha, const Tensor& log_u, Tensor& accepted,
+                            Context& ctx);
 void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
                            Context& ctx);
 void mala_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,

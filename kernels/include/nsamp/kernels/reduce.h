@@ -49,12 +49,12 @@ struct LseAcc {
   static NSAMP_HD_INLINE LseAcc init() { return {-hd::infinity<T>(), T(0)}; }
   NSAMP_HD_INLINE void push(T x) {
     if (x > m) {
-      s = s * hd::exp(m - x) + T(1);  // exp(-inf) = 0 covers the first element
+      s = s * hd::exp_weight(m - x) + T(1);  // exp(-inf) = 0 covers the first element
       m = x;
     } else if (x == m) {
       if (x != -hd::infinity<T>()) s += T(1);  // also keeps +inf rows finite in s
     } else if (x == x) {
-      s += hd::exp(x - m);
+      s += hd::exp_weight(x - m);
     } else {  // NaN
       m = x;
       s = x;
@@ -67,12 +67,12 @@ struct LseAcc {
       return;
     }
     if (o.m > m) {
-      s = s * hd::exp(m - o.m) + o.s;
+      s = s * hd::exp_weight(m - o.m) + o.s;
       m = o.m;
     } else if (o.m == m) {
       s += o.s;
     } else {
-      s += o.s * hd::exp(o.m - m);
+      s += o.s * hd::exp_weight(o.m - m);
     }
   }
   NSAMP_HD_INLINE T result() const {

@@ -30,12 +30,12 @@ struct MixtureEnergy {
       if (l == -hd::infinity<T>()) continue;  // no weight (x infinite), and exp(-inf - -inf) would be NaN
       const T* mu = means + k * d;
       if (l > m) {
-        const T scale = hd::exp(m - l);  // 0 on the first component
+        const T scale = hd::exp_weight(m - l);  // 0 on the first component
         s = s * scale + T(1);
         for (int j = 0; j < d; ++j) g[j] = g[j] * scale + (x[j] - mu[j]);
         m = l;
       } else {
-        const T w = hd::exp(l - m);
+        const T w = hd::exp_weight(l - m);
         s += w;
         for (int j = 0; j < d; ++j) g[j] += w * (x[j] - mu[j]);
       }

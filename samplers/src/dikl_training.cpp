@@ -1,0 +1,241 @@
+#include "nsamp/samplers/dikl_training.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "device_values.h"
+#include "nsamp/autograd/optim.h"
+#include "nsamp/core/fill.h"
+#include "nsamp/kernels/elementwise.h"
+#include "nsamp/samplers/metrics.h"
+
+namespace nsamp::samplers {
+
+namespace {
+
+constexpr std::int64_t kSampleChunk = 8192;
+
+// One noise index per row, uniform on 1 .. levels - 1, from the context's Philox stream.
+std::vector<int> draw_indices(std::int64_t B, int levels, Context& ctx) {
+  Context host(Device::cpu());
+  Tensor u = Tensor::empty(Shape{B}, DType::F64, Device::cpu(), host);
+  fill_uniform_at(u, ctx.seed(), ctx.reserve_rng(rng_counters(B, DType::F64)), host);
+  std::vector<int> t(static_cast<std::size_t>(B));
+  const double* uv = u.data<double>();
+  for (std::int64_t i = 0; i < B; ++i)
+    t[std::size_t(i)] = 1 + std::min(levels - 2, int(std::floor(uv[i] * (levels - 1))));
+  return t;
+}
+
+std::vector<double> pick(const std::vector<double>& table, const std::vector<int>& t) {
+  std::vector<double> out(t.size());
+  for (std::size_t i = 0; i < t.size(); ++i) out[i] = table[std::size_t(t[i])];
+  return out;
+}
+
+double scalar(const ag::Var& v, Context& ctx) { return v.value().to_doubles(ctx)[0]; }
+
+std::vector<std::int64_t> generator_widths(std::int64_t d, const DiklConfig& c) {
+  NSAMP_CHECK(c.gen_width >= 1 && c.gen_layers >= 1, "DiKL: generator ", c.gen_layers, " x ", c.gen_width,
+              " out of range");
+  std::vector<std::int64_t> w{d};
+  for (int l = 0; l < c.gen_layers; ++l) w.push_back(c.gen_width);
+  w.push_back(d);
+  return w;
+}
+
+}  // namespace
+
+DiklSampler::DiklSampler(const targets::Target& target, const DiklConfig& config, DType dtype, Context& ctx)
+    : target_(target),
+      cfg_(config),
+      dtype_(dtype),
+      sch_(DiklSchedule::make(config.beta_start, config.beta_end, config.weight_inv_alpha, config.levels)),
+      gen_(generator_widths(target.dim(), config), ag::Activation::SiLU, ag::Activation::Identity, dtype, ctx,
+           "generator"),
+      score_(target.dim(), config.score_width, config.score_layers, config.freq_std, dtype, ctx, "score"),
+      post_(target, config.posterior) {
+  NSAMP_CHECK(target.particles().n == 0, "DiKL: ", target.name(),
+              " is a particle system; its EGNN generator and score network are not implemented yet");
+}
+
+ag::Var DiklSampler::generate(ag::Tape& tp, const Tensor& z) const {
+  NSAMP_CHECK(z.rank() == 2 && z.cols() == target_.dim() && z.dtype() == dtype_, "DiKL: latents must be [B, ",
+              target_.dim(), "] ", dtype_name(dtype_), ", got ", z.desc());
+  return gen_.forward(tp, ag::Var::leaf(z));
+}
+
+ag::Var DiklSampler::score(ag::Tape& tp, const ag::Var& t, const ag::Var& xt) const {
+  return score_.forward(tp, t, xt);
+}
+
+Tensor DiklSampler::sample(std::int64_t n, std::uint64_t seed, Context& ctx) const {
+  NSAMP_CHECK(n >= 1, "DiKL: need at least one sample, got ", n);
+  const std::int64_t d = target_.dim();
+  Tensor out = Tensor::empty(Shape{n, d}, dtype_, ctx);
+  ag::Tape tp(ctx);
+  ag::NoGrad ng(tp);
+  for (std::int64_t done = 0, k = 0; done < n; done += kSampleChunk, ++k) {
+    const std::int64_t b = std::min(kSampleChunk, n - done);
+    Tensor z = Tensor::empty(Shape{b, d}, dtype_, ctx);
+    fill_normal_at(z, seed, std::uint64_t(k) * rng_counters(kSampleChunk * d, dtype_), ctx);
+    const Tensor x = generate(tp, z).value();
+    Tensor dst = out.slice_rows(done, done + b);
+    copy(x, dst, ctx);
+  }
+  return out;
+}
+
+std::vector<ag::Var> DiklSampler::parameters() const {
+  std::vector<ag::Var> p = gen_.parameters();
+  for (const ag::Var& v : score_.parameters()) p.push_back(v);
+  return p;
+}
+
+DiklEval evaluate_dikl(const DiklSampler& s, std::int64_t n, std::uint64_t seed, Context& ctx) {
+  const targets::Target& target = s.target();
+  const Tensor x = s.sample(n, seed, ctx);
+  Tensor e = Tensor::empty(Shape{n}, x.dtype(), ctx);
+  target.energy(x, e, ctx);
+  const std::vector<double> xv = x.to_doubles(ctx), ev = e.to_doubles(ctx);
+  const std::size_t d = std::size_t(target.dim());
+  DiklEval r;
+  std::vector<double> finite;
+  double sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto row = xv.begin() + std::ptrdiff_t(std::size_t(i) * d);
+    if (!std::isfinite(ev[std::size_t(i)]) ||
+        !std::all_of(row, row + std::ptrdiff_t(d), [](double v) { return std::isfinite(v); })) {
+      ++r.nonfinite;
+      continue;
+    }
+    sum -= ev[std::size_t(i)];
+    finite.insert(finite.end(), row, row + std::ptrdiff_t(d));
+  }
+  r.samples = n - r.nonfinite;
+  r.mean_log_p = r.samples > 0 ? sum / double(r.samples) - target.log_z().value_or(0.0) : NAN;
+  const auto modes = target.modes();
+  if (!modes.empty()) {
+    r.modes = int(modes.size());
+    r.modes_covered =
+        r.samples > 0 ? metrics::modes_covered(metrics::mode_counts(finite, r.samples, modes)) : 0;
+  }
+  return r;
+}
+
+void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
+                const std::function<void(const DiklTrainLog&)>& on_log,
+                const std::function<void(std::int64_t)>& on_eval) {
+  NSAMP_CHECK(opt.iterations >= 0 && opt.batch >= 1 && opt.score_iter >= 0, "DiKL train: bad iterations ",
+              opt.iterations, ", batch ", opt.batch, " or score_iter ", opt.score_iter);
+  NSAMP_CHECK(opt.log_every >= 1 && opt.eval_every >= 1 && opt.eval_samples >= 1,
+              "DiKL train: log_every, eval_every and eval_samples must be positive");
+  const std::int64_t B = opt.batch, d = s.target().dim();
+  const DType dt = s.dtype();
+  const DiklSchedule& sch = s.schedule();
+  ag::AdamOptions go, so;
+  go.lr = opt.gen_lr;
+  go.clip_norm = opt.clip_grad;
+  so.lr = opt.score_lr;
+  ag::Adam gen_adam(s.generator_parameters(), go, ctx), score_adam(s.score_parameters(), so, ctx);
+  const ScoreFn score_fn = [&s](ag::Tape& tp, const ag::Var& t, const ag::Var& xt) {
+    return s.score(tp, t, xt);
+  };
+  ag::Tape tp(ctx);
+  Tensor z = Tensor::empty(Shape{B, d}, dt, ctx), eps = Tensor::empty(Shape{B, d}, dt, ctx);
+  DiklTrainLog last;
+  auto t_log = std::chrono::steady_clock::now();
+  std::int64_t since_log = 0;
+  double phase[3] = {0, 0, 0};
+  auto t_phase = std::chrono::steady_clock::now();
+  auto end_phase = [&](int k) {
+    if (!opt.time_phases) return;
+    ctx.synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    phase[k] += std::chrono::duration<double>(now - t_phase).count();
+    t_phase = now;
+  };
+  for (std::int64_t step = 0; step < opt.iterations; ++step) {
+    if (opt.time_phases) t_phase = std::chrono::steady_clock::now();
+    // The model score: score_iter DSM steps, each on a fresh stop-gradient generator batch.
+    double dsm_sum = 0;
+    for (std::int64_t j = 0; j < opt.score_iter; ++j) {
+      fill_normal(z, ctx);
+      Tensor x;
+      {
+        ag::NoGrad ng(tp);
+        x = s.generate(tp, z).value();
+      }
+      const std::vector<int> t = draw_indices(B, sch.levels(), ctx);
+      fill_normal(eps, ctx);
+      score_adam.zero_grad();
+      const ag::Var l = dsm_loss(tp, score_fn, sch, x, t, eps, ctx);
+      const double lv = scalar(l, ctx);
+      tp.backward(l);
+      score_adam.step(lv);
+      dsm_sum += lv;
+    }
+    end_phase(0);
+    // The generator: x_t = alpha x + sigma eps, the target's noisy score by the posterior estimator, the
+    // model's by s_phi, and the VJP through g with the cotangent w (s_phi - s_d).
+    fill_normal(z, ctx);
+    const std::vector<int> t = draw_indices(B, sch.levels(), ctx);
+    fill_normal(eps, ctx);
+    gen_adam.zero_grad();
+    const ag::Var x = s.generate(tp, z);
+    const std::vector<double> av = pick(sch.alpha, t), sv = pick(sch.sigma, t), wv = pick(sch.weight, t);
+    Tensor xt = Tensor::empty(Shape{B, d}, dt, ctx), noise = Tensor::empty(Shape{B, d}, dt, ctx);
+    kernels::mul(x.value(), detail::device_column(av, dt, ctx), xt, ctx);
+    kernels::mul(eps, detail::device_column(sv, dt, ctx), noise, ctx);
+    kernels::add(xt, noise, xt, ctx);
+    const DiklPosteriorResult post = s.posterior().estimate(
+        xt, detail::device_values(av, Shape{B}, dt, ctx), detail::device_values(sv, Shape{B}, dt, ctx), ctx);
+    end_phase(1);
+    Tensor c;
+    {
+      ag::NoGrad ng(tp);
+      const std::vector<double> tv(t.begin(), t.end());
+      c = s.score(tp, ag::Var::leaf(detail::device_column(tv, dt, ctx)), ag::Var::leaf(xt)).value();
+    }
+    kernels::sub(c, post.score, c, ctx);
+    kernels::mul(c, detail::device_column(wv, dt, ctx), c, ctx);
+    const ag::Var loss = generator_surrogate(tp, x, sch, t, eps, c, ctx);
+    const double lv = scalar(loss, ctx);
+    if (std::isfinite(lv))
+      tp.backward(loss);
+    else
+      tp.clear();
+    gen_adam.step(lv);  // skips (and counts) a non-finite loss or gradient
+    end_phase(2);
+
+    last.generator_loss = lv;
+    last.dsm_loss = opt.score_iter > 0 ? dsm_sum / double(opt.score_iter) : 0.0;
+    last.acceptance = post.acceptance;
+    last.mala_step = s.posterior().mala_step();
+    ++since_log;
+    const std::int64_t done = step + 1;
+    const bool eval_now = done % opt.eval_every == 0 || done == opt.iterations;
+    if (done % opt.log_every == 0 || eval_now) {
+      DiklTrainLog log = last;
+      log.step = done;
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
+      log.seconds_per_step = secs / double(std::max<std::int64_t>(since_log, 1));
+      log.score_seconds = phase[0] / double(std::max<std::int64_t>(since_log, 1));
+      log.posterior_seconds = phase[1] / double(std::max<std::int64_t>(since_log, 1));
+      log.generator_seconds = phase[2] / double(std::max<std::int64_t>(since_log, 1));
+      phase[0] = phase[1] = phase[2] = 0;
+      log.skipped = gen_adam.skipped();
+      log.score_skipped = score_adam.skipped();
+      if (eval_now) {
+        log.eval = evaluate_dikl(s, opt.eval_samples, opt.seed + 1, ctx);
+        if (on_eval) on_eval(done);
+      }
+      on_log(log);
+      t_log = std::chrono::steady_clock::now();
+      since_log = 0;
+    }
+  }
+}
+
+}  // namespace nsamp::samplers
