@@ -71,7 +71,8 @@ TEST_CASE("dikl: the generator's surrogate gradient matches finite differences" 
   const std::vector<int> ts{1, 5, 29, 13, 7};
   auto loss = [&](bool backward) {
     ag::Tape tp(ctx);
-    const ag::Var L = s::generator_surrogate(tp, g.forward(tp, ag::Var::leaf(z)), sch, ts, eps, c, ctx);
+    const ag::Var L =
+        s::generator_surrogate(tp, s::diffuse(tp, g.forward(tp, ag::Var::leaf(z)), sch, ts, eps, ctx), c);
     const double v = test::to_doubles(L.value(), ctx)[0];
     if (backward) tp.backward(L);
     return v;
@@ -102,7 +103,7 @@ TEST_CASE("dikl: the generator's surrogate gradient matches finite differences" 
   CHECK_THROWS_WITH_AS(
       [&] {
         ag::Tape tp(ctx);
-        s::generator_surrogate(tp, g.forward(tp, ag::Var::leaf(z)), sch, {1, 2, 30, 4, 5}, eps, c, ctx);
+        s::diffuse(tp, g.forward(tp, ag::Var::leaf(z)), sch, {1, 2, 30, 4, 5}, eps, ctx);
       }(),
       doctest::Contains("noise index 30 outside 1 .. 29"), Error);
 }

@@ -28,12 +28,6 @@ std::vector<int> draw_indices(std::int64_t B, int levels, Context& ctx) {
   return t;
 }
 
-std::vector<double> pick(const std::vector<double>& table, const std::vector<int>& t) {
-  std::vector<double> out(t.size());
-  for (std::size_t i = 0; i < t.size(); ++i) out[i] = table[std::size_t(t[i])];
-  return out;
-}
-
 double scalar(const ag::Var& v, Context& ctx) { return v.value().to_doubles(ctx)[0]; }
 
 std::vector<std::int64_t> generator_widths(std::int64_t d, const DiklConfig& c) {
@@ -183,24 +177,21 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     const std::vector<int> t = draw_indices(B, sch.levels(), ctx);
     fill_normal(eps, ctx);
     gen_adam.zero_grad();
-    const ag::Var x = s.generate(tp, z);
-    const std::vector<double> av = pick(sch.alpha, t), sv = pick(sch.sigma, t), wv = pick(sch.weight, t);
-    Tensor xt = Tensor::empty(Shape{B, d}, dt, ctx), noise = Tensor::empty(Shape{B, d}, dt, ctx);
-    kernels::mul(x.value(), detail::device_column(av, dt, ctx), xt, ctx);
-    kernels::mul(eps, detail::device_column(sv, dt, ctx), noise, ctx);
-    kernels::add(xt, noise, xt, ctx);
-    const DiklPosteriorResult post = s.posterior().estimate(
-        xt, detail::device_values(av, Shape{B}, dt, ctx), detail::device_values(sv, Shape{B}, dt, ctx), ctx);
+    const ag::Var xt = diffuse(tp, s.generate(tp, z), sch, t, eps, ctx);
+    const std::vector<double> av = at_levels(sch.alpha, t), sv = at_levels(sch.sigma, t);
+    const DiklPosteriorResult post =
+        s.posterior().estimate(xt.value(), detail::device_values(av, Shape{B}, dt, ctx),
+                               detail::device_values(sv, Shape{B}, dt, ctx), ctx);
     end_phase(1);
     Tensor c;
     {
       ag::NoGrad ng(tp);
       const std::vector<double> tv(t.begin(), t.end());
-      c = s.score(tp, ag::Var::leaf(detail::device_column(tv, dt, ctx)), ag::Var::leaf(xt)).value();
+      c = s.score(tp, ag::Var::leaf(detail::device_column(tv, dt, ctx)), ag::Var::leaf(xt.value())).value();
     }
     kernels::sub(c, post.score, c, ctx);
-    kernels::mul(c, detail::device_column(wv, dt, ctx), c, ctx);
-    const ag::Var loss = generator_surrogate(tp, x, sch, t, eps, c, ctx);
+    kernels::mul(c, detail::device_column(at_levels(sch.weight, t), dt, ctx), c, ctx);
+    const ag::Var loss = generator_surrogate(tp, xt, c);
     const double lv = scalar(loss, ctx);
     if (std::isfinite(lv))
       tp.backward(loss);

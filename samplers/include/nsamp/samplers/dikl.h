@@ -26,9 +26,15 @@ using ScoreFn = std::function<ag::Var(ag::Tape&, const ag::Var& t, const ag::Var
 ag::Var dsm_loss(ag::Tape& tp, const ScoreFn& score, const DiklSchedule& sch, const Tensor& x,
                  const std::vector<int>& t, const Tensor& eps, Context& ctx);
 
-// mean_b <c_b, alpha_t x_b + sigma_t eps_b> with the constant cotangent c = w_t (s_phi - s_d) [B, d]: its
-// gradient through x = g(z) is the generator's DiKL gradient. x is the generator's output on the tape.
-ag::Var generator_surrogate(ag::Tape& tp, const ag::Var& x, const DiklSchedule& sch,
-                            const std::vector<int>& t, const Tensor& eps, const Tensor& c, Context& ctx);
+// The schedule's values at the rows' noise indices (each checked to lie in 1 .. levels - 1).
+std::vector<double> at_levels(const std::vector<double>& table, const std::vector<int>& t);
+
+// x_t = alpha_t x + sigma_t eps on the tape (x may carry gradients; eps [B, d] is a constant).
+ag::Var diffuse(ag::Tape& tp, const ag::Var& x, const DiklSchedule& sch, const std::vector<int>& t,
+                const Tensor& eps, Context& ctx);
+
+// mean_b <c_b, x_t,b> with the constant cotangent c = w_t (s_phi - s_d) [B, d]: with x_t = diffuse(g(z)), its
+// gradient through the generator is DiKL's generator gradient E[w a (s_phi - s_d)^T dg/dtheta].
+ag::Var generator_surrogate(ag::Tape& tp, const ag::Var& xt, const Tensor& c);
 
 }  // namespace nsamp::samplers
