@@ -195,3 +195,135 @@ NSAMP_DEVICE_TEST("mcmc: one-leapfrog HMC with step h is MALA with step h^2 / 2,
   test::check_close(test::to_doubles(hmc.x(), c1), test::to_doubles(mala.x(), c2), 1e-9, 1e-9, "states");
   CHECK(hmc.acceptance_rate() == doctest::Approx(mala.acceptance_rate()));
 }
+
+namespace {
+
+// A Gaussian tilt of B chains in d dimensions: x_t ~ N(0, 4), a in [0.3, 1), s in [0.2, 1.2).
+kernels::GaussianTilt random_tilt(std::int64_t B, std::int64_t d, DType dt, Device dev, Context& ctx,
+                                  double beta) {
+  Context host(Device::cpu(), 99);
+  Tensor u = Tensor::empty(Shape{2 * B}, DType::F64, host);
+  fill_uniform(u, host);
+  const std::vector<double> uv = u.to_vector<double>(host);
+  std::vector<double> a(static_cast<std::size_t>(B)), c(static_cast<std::size_t>(B));
+  for (std::int64_t b = 0; b < B; ++b) {
+    a[std::size_t(b)] = 0.3 + 0.7 * uv[std::size_t(b)];
+    const double s = 0.2 + uv[std::size_t(B + b)];
+    c[std::size_t(b)] = 0.5 / (s * s);
+  }
+  return {test::randn(Shape{B, d}, dt, dev, ctx, 98, 2.0), test::from_doubles(a, Shape{B}, dt, dev, ctx),
+          test::from_doubles(c, Shape{B}, dt, dev, ctx), beta};
+}
+
+kernels::GaussianTilt tilt_to(const kernels::GaussianTilt& t, Device dev, Context& ctx) {
+  if (!t.active()) return {};
+  return {t.xt.to(dev, ctx), t.a.to(dev, ctx), t.c.to(dev, ctx), t.beta};
+}
+
+}  // namespace
+
+NSAMP_DEVICE_TEST("mcmc: the fused MALA step moves the chains as the unfused sequence does, draw for draw") {
+  // Same seed, same counters: the fused pass (one per chain) and the unfused sequence (noise fill, proposal,
+  // target, uniform fill, decision) draw the same numbers, so the chains coincide up to rounding; and the
+  // device runs coincide with the CPU's fused run.
+  struct Case {
+    const char* target;
+    DType dt;
+    double step, beta;
+    bool tilt;
+  };
+  for (const Case& k :
+       {Case{"gmm40", DType::F64, 0.5, 1.0, false}, Case{"gmm40", DType::F64, 0.5, 0.4, true},
+        Case{"gmm40", DType::F32, 0.5, 1.0, true}, Case{"manywell32", DType::F64, 0.01, 1.0, false},
+        Case{"manywell32", DType::F64, 0.02, 0.7, true}, Case{"funnel10", DType::F64, 0.05, 1.0, false},
+        Case{"multiwell5", DType::F32, 0.05, 1.0, false}}) {
+    CAPTURE(std::string(k.target));
+    CAPTURE(k.tilt);
+    CAPTURE(dtype_name(k.dt));
+    auto target = targets::make_target(k.target);
+    const std::int64_t B = 300, d = target->dim();
+    Context cs(Device::cpu(), 5);
+    Tensor x0 = Tensor::empty(Shape{B, d}, k.dt, cs);
+    target->sample(x0, cs);
+    Context hc(Device::cpu(), 77);
+    const kernels::GaussianTilt host_tilt =
+        k.tilt ? random_tilt(B, d, k.dt, Device::cpu(), hc, k.beta) : kernels::GaussianTilt{};
+    std::vector<std::vector<double>> xs, es, gs;
+    std::vector<double> acc;
+    for (int run = 0; run < 3; ++run) {  // CPU fused, dev fused, dev unfused
+      const Device where = run == 0 ? Device::cpu() : dev;
+      Context c(where, 31);
+      samplers::MalaChains m(*target, x0.to(where, c), k.step, c, tilt_to(host_tilt, where, c));
+      m.set_fused(run != 2);
+      m.run(12);
+      xs.push_back(test::to_doubles(m.x(), c));
+      es.push_back(test::to_doubles(m.energy(), c));
+      gs.push_back(test::to_doubles(m.grad(), c));
+      acc.push_back(m.acceptance_rate());
+    }
+    const double tol = k.dt == DType::F64 ? 1e-9 : (dev.is_cpu() ? 0.0 : 2e-3);
+    for (int run = 1; run < 3; ++run) {
+      CAPTURE(run);
+      test::check_close(xs[std::size_t(run)], xs[0], tol, tol, "states");
+      test::check_close(es[std::size_t(run)], es[0], tol, tol, "energies");
+      test::check_close(gs[std::size_t(run)], gs[0], tol, tol, "gradients");
+      if (k.dt == DType::F64 || dev.is_cpu()) CHECK(acc[std::size_t(run)] == acc[0]);
+    }
+    CHECK(acc[0] > 0.05);
+    CHECK(acc[0] < 1.0);
+  }
+}
+
+NSAMP_DEVICE_TEST("mcmc: tilted MALA samples the Gaussian posterior of its tilt") {
+  // E = |x|^2 / 2 tilted by beta and c |x_t - a x|^2: U is Gaussian with precision lambda = beta + 2 c a^2
+  // and mean 2 c a x_t / lambda.
+  Context ctx(dev, 13);
+  auto target = targets::make_target("gaussian", {2});
+  const std::int64_t N = 20000;
+  const double a = 0.6, s = 0.5, c = 0.5 / (s * s), beta = 0.8, lambda = beta + 2 * c * a * a;
+  const std::vector<double> xt_row{1.5, -2.0};
+  std::vector<double> xt;
+  for (std::int64_t b = 0; b < N; ++b) xt.insert(xt.end(), xt_row.begin(), xt_row.end());
+  kernels::GaussianTilt tilt{test::from_doubles(xt, Shape{N, 2}, DType::F64, dev, ctx),
+                             test::from_doubles(std::vector<double>(N, a), Shape{N}, DType::F64, dev, ctx),
+                             test::from_doubles(std::vector<double>(N, c), Shape{N}, DType::F64, dev, ctx),
+                             beta};
+  Tensor x0 = Tensor::zeros(Shape{N, 2}, DType::F64, ctx);
+  samplers::MalaChains m(*target, x0, 0.4 / lambda, ctx, tilt);
+  m.run(150);
+  const std::vector<double> v = test::to_doubles(m.x(), ctx);
+  for (int k = 0; k < 2; ++k) {
+    double mean = 0, var = 0;
+    for (std::int64_t b = 0; b < N; ++b) mean += v[std::size_t(b * 2 + k)] / double(N);
+    for (std::int64_t b = 0; b < N; ++b) var += std::pow(v[std::size_t(b * 2 + k)] - mean, 2) / double(N - 1);
+    const double m_ref = 2 * c * a * xt_row[std::size_t(k)] / lambda, v_ref = 1 / lambda;
+    CHECK(std::abs(mean - m_ref) < 5 * std::sqrt(v_ref / double(N)));
+    CHECK(std::abs(var / v_ref - 1) < 5 * std::sqrt(2.0 / double(N)));
+  }
+  // The state carries the untilted E = |x|^2 / 2 and its gradient x.
+  const std::vector<double> e = test::to_doubles(m.energy(), ctx), g = test::to_doubles(m.grad(), ctx);
+  for (std::int64_t b = 0; b < 5; ++b) {
+    CHECK(e[std::size_t(b)] ==
+          doctest::Approx(0.5 * (v[std::size_t(2 * b)] * v[std::size_t(2 * b)] +
+                                 v[std::size_t(2 * b + 1)] * v[std::size_t(2 * b + 1)])));
+    CHECK(g[std::size_t(2 * b)] == doctest::Approx(v[std::size_t(2 * b)]));
+  }
+  kernels::GaussianTilt bad = tilt;
+  bad.a = bad.a.slice_rows(0, 10);
+  CHECK_THROWS_WITH_AS(samplers::MalaChains(*target, x0, 0.1, ctx, bad), doctest::Contains("one per chain"),
+                       Error);
+}
+
+TEST_CASE("mcmc: particle systems and user targets have no fused MALA step; dense targets do" *
+          doctest::test_suite("cpu")) {
+  Context ctx(Device::cpu(), 1);
+  for (const char* name : {"dw4", "gmm40"}) {
+    auto t = targets::make_target(name);
+    const std::int64_t B = 4, d = t->dim();
+    auto z = [&](Shape s) { return Tensor::zeros(s, DType::F64, ctx); };
+    targets::MalaStepArgs m{z({B, d}), z({B}), z({B, d}), z({B, d}), z({B, d}), z({B}), {}, 0.1, {}};
+    CHECK(t->mala_step_fused(m, ctx) == (std::string(name) == "gmm40"));
+    m.step = 0;
+    CHECK_THROWS_WITH_AS(t->mala_step_fused(m, ctx), doctest::Contains("step must be positive"), Error);
+  }
+}

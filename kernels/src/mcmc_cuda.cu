@@ -10,34 +10,56 @@ namespace {
 
 template <class T>
 __global__ void propose_kernel(const T* __restrict__ x, const T* __restrict__ g, const T* __restrict__ z,
-                               T step, T* __restrict__ y, std::int64_t n) {
+                               T step, T* __restrict__ y, TiltView<T> tilt, std::int64_t n, std::int64_t d) {
   const T s = sqrt(T(2) * step);
-  NSAMP_GRID_STRIDE(i, n) y[i] = x[i] - step * g[i] + s * z[i];
+  NSAMP_GRID_STRIDE(i, n) y[i] = x[i] - step * tilt.du(i / d, d, i % d, x[i], g[i]) + s * z[i];
+}
+
+// U and grad U of the tilt: one thread per chain.
+template <class T>
+__global__ void tilt_kernel(const T* __restrict__ x, const T* e, const T* g, TiltView<T> tilt, T* eu, T* gu,
+                            std::int64_t B, std::int64_t d) {
+  NSAMP_GRID_STRIDE(b, B) {
+    const T* xb = x + b * d;
+    if (gu)
+      for (std::int64_t j = 0; j < d; ++j) gu[b * d + j] = tilt.du(b, d, j, xb[j], g[b * d + j]);
+    eu[b] = tilt.u(b, d, xb, e[b]);
+  }
 }
 
 template <class T>
 __global__ void accept_kernel(T* __restrict__ x, T* __restrict__ e, T* __restrict__ g,
                               const T* __restrict__ y, const T* __restrict__ ey, const T* __restrict__ gy,
-                              const T* __restrict__ log_u, T step, T* __restrict__ acc, std::int64_t B,
-                              std::int64_t d) {
+                              const T* __restrict__ log_u, T step, T* __restrict__ acc, TiltView<T> tilt,
+                              std::int64_t B, std::int64_t d) {
   const int lane = threadIdx.x & 31;
   const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); b < B; b += warps) {
     // Per-chain scalars are read before any lane can write them (lane 0 updates e[b] below).
     const T eb = e[b], eyb = ey[b], lub = log_u[b];
-    T fwd = 0, bwd = 0;
+    T fwd = 0, bwd = 0, qx = 0, qy = 0;  // qx, qy: the tilt's |a x - x_t|^2 at x and y
     for (std::int64_t j = lane; j < d; j += 32) {
       const std::int64_t k = b * d + j;
-      const T f = y[k] - x[k] + step * g[k], r = x[k] - y[k] + step * gy[k];
+      const T f = y[k] - x[k] + step * tilt.du(b, d, j, x[k], g[k]);
+      const T r = x[k] - y[k] + step * tilt.du(b, d, j, y[k], gy[k]);
       fwd += f * f;
       bwd += r * r;
+      if (tilt.xt) {
+        const T rx = tilt.a[b] * x[k] - tilt.xt[k], ry = tilt.a[b] * y[k] - tilt.xt[k];
+        qx += rx * rx;
+        qy += ry * ry;
+      }
     }
     for (int m = 16; m > 0; m >>= 1) {
       fwd += __shfl_xor_sync(0xffffffffu, fwd, m);
       bwd += __shfl_xor_sync(0xffffffffu, bwd, m);
+      qx += __shfl_xor_sync(0xffffffffu, qx, m);
+      qy += __shfl_xor_sync(0xffffffffu, qy, m);
     }
+    const T ux = tilt.xt ? tilt.beta * eb + tilt.c[b] * qx : eb;
+    const T uy = tilt.xt ? tilt.beta * eyb + tilt.c[b] * qy : eyb;
     // Every lane holds the same sums after the butterfly, so the decision is uniform across the warp.
-    const bool take = lub < mala_log_ratio(eb, eyb, fwd, bwd, step);
+    const bool take = lub < mala_log_ratio(ux, uy, fwd, bwd, step);
     if (take) {
       for (std::int64_t j = lane; j < d; j += 32) {
         x[b * d + j] = y[b * d + j];
@@ -92,30 +114,49 @@ void metropolis_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y,
 }
 
 void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
-                           Context& ctx) {
-  const std::int64_t n = y.numel();
+                           const GaussianTilt& tilt, Context& ctx) {
+  const std::int64_t n = y.numel(), d = y.cols();
   if (y.dtype() == DType::F32)
-    propose_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(
-        x.data<float>(), grad.data<float>(), noise.data<float>(), float(step), y.data<float>(), n);
+    propose_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(x.data<float>(), grad.data<float>(),
+                                                               noise.data<float>(), float(step),
+                                                               y.data<float>(), tilt_view<float>(tilt), n, d);
   else
-    propose_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(
-        x.data<double>(), grad.data<double>(), noise.data<double>(), step, y.data<double>(), n);
+    propose_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(x.data<double>(), grad.data<double>(),
+                                                               noise.data<double>(), step, y.data<double>(),
+                                                               tilt_view<double>(tilt), n, d);
   NSAMP_CUDA_CHECK_LAUNCH("langevin_propose " + y.desc());
 }
 
 void mala_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
-                      const Tensor& log_u, double step, Tensor& accepted, Context& ctx) {
+                      const Tensor& log_u, double step, Tensor& accepted, const GaussianTilt& tilt,
+                      Context& ctx) {
   const std::int64_t B = x.rows(), d = x.cols();
   const int grid = grid_for(B * 32);
   if (x.dtype() == DType::F32)
-    accept_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
-        x.data<float>(), e.data<float>(), grad.data<float>(), y.data<float>(), ey.data<float>(),
-        gy.data<float>(), log_u.data<float>(), float(step), accepted.data<float>(), B, d);
+    accept_kernel<<<grid, kThreads, 0, ctx.stream()>>>(x.data<float>(), e.data<float>(), grad.data<float>(),
+                                                       y.data<float>(), ey.data<float>(), gy.data<float>(),
+                                                       log_u.data<float>(), float(step),
+                                                       accepted.data<float>(), tilt_view<float>(tilt), B, d);
   else
     accept_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
         x.data<double>(), e.data<double>(), grad.data<double>(), y.data<double>(), ey.data<double>(),
-        gy.data<double>(), log_u.data<double>(), step, accepted.data<double>(), B, d);
+        gy.data<double>(), log_u.data<double>(), step, accepted.data<double>(), tilt_view<double>(tilt), B,
+        d);
   NSAMP_CUDA_CHECK_LAUNCH("mala_accept " + x.desc());
+}
+
+void tilt_energy_cuda(const Tensor& x, const Tensor& e, const Tensor* grad, const GaussianTilt& tilt,
+                      Tensor& eu, Tensor* gu, Context& ctx) {
+  const std::int64_t B = x.rows(), d = x.cols();
+  if (x.dtype() == DType::F32)
+    tilt_kernel<<<grid_for(B), kThreads, 0, ctx.stream()>>>(
+        x.data<float>(), e.data<float>(), grad ? grad->data<float>() : nullptr, tilt_view<float>(tilt),
+        eu.data<float>(), gu ? gu->data<float>() : nullptr, B, d);
+  else
+    tilt_kernel<<<grid_for(B), kThreads, 0, ctx.stream()>>>(
+        x.data<double>(), e.data<double>(), grad ? grad->data<double>() : nullptr, tilt_view<double>(tilt),
+        eu.data<double>(), gu ? gu->data<double>() : nullptr, B, d);
+  NSAMP_CUDA_CHECK_LAUNCH("tilt_energy " + x.desc());
 }
 
 }  // namespace nsamp::kernels::detail

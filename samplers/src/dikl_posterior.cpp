@@ -33,58 +33,40 @@ std::vector<double> repeat(const std::vector<double>& v, std::int64_t n) {
 
 }  // namespace
 
+kernels::GaussianTilt gaussian_tilt(const Tensor& xt, const std::vector<double>& a,
+                                    const std::vector<double>& s, double beta, const char* who,
+                                    Context& ctx) {
+  NSAMP_CHECK(xt.defined() && xt.rank() == 2, who, ": x_t must be [P, d], got ", xt.desc());
+  NSAMP_CHECK(std::int64_t(a.size()) == xt.rows() && std::int64_t(s.size()) == xt.rows(), who,
+              ": a and s must hold one value per row of x_t (", xt.rows(), "), got ", a.size(), " and ",
+              s.size());
+  std::vector<double> c(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    NSAMP_CHECK(a[i] > 0 && s[i] > 0 && std::isfinite(a[i]) && std::isfinite(s[i]), who,
+                ": a and s must be positive and finite, row ", i, " has a = ", a[i], ", s = ", s[i]);
+    c[i] = 0.5 / (s[i] * s[i]);
+  }
+  return {xt, detail::device_values(a, Shape{xt.rows()}, xt.dtype(), ctx),
+          detail::device_values(c, Shape{xt.rows()}, xt.dtype(), ctx), beta};
+}
+
 TiltedTarget::TiltedTarget(const targets::Target& base, Tensor xt, Tensor a, Tensor s, double beta,
                            Context& ctx)
-    : base_(base), xt_(std::move(xt)), beta_(beta) {
-  NSAMP_CHECK(xt_.defined() && xt_.rank() == 2 && xt_.cols() == base.dim(), "TiltedTarget(", base.name(),
-              "): x_t must be [P, ", base.dim(), "], got ", xt_.desc());
-  const std::int64_t P = xt_.rows();
-  NSAMP_CHECK(a.defined() && s.defined() && a.numel() == P && s.numel() == P, "TiltedTarget(", base.name(),
-              "): a and s must hold one value per row of x_t (", P, "), got ", a.desc(), " and ", s.desc());
-  const std::vector<double> av = a.to_doubles(ctx), sv = s.to_doubles(ctx);
-  std::vector<double> aos2(av.size()), inv(av.size());
-  for (std::size_t i = 0; i < av.size(); ++i) {
-    NSAMP_CHECK(av[i] > 0 && sv[i] > 0 && std::isfinite(av[i]) && std::isfinite(sv[i]), "TiltedTarget(",
-                base.name(), "): a and s must be positive and finite, row ", i, " has a = ", av[i],
-                ", s = ", sv[i]);
-    aos2[i] = av[i] / (sv[i] * sv[i]);
-    inv[i] = 0.5 / (sv[i] * sv[i]);
-  }
-  a_ = detail::device_column(av, xt_.dtype(), ctx);
-  a_over_s2_ = detail::device_column(aos2, xt_.dtype(), ctx);
-  inv_2s2_ = detail::device_column(inv, xt_.dtype(), ctx);
+    : base_(base) {
+  NSAMP_CHECK(xt.defined() && xt.rank() == 2 && xt.cols() == base.dim(), "TiltedTarget(", base.name(),
+              "): x_t must be [P, ", base.dim(), "], got ", xt.desc());
+  NSAMP_CHECK(a.defined() && s.defined(), "TiltedTarget(", base.name(), "): a and s must be defined");
+  tilt_ = gaussian_tilt(xt, a.to_doubles(ctx), s.to_doubles(ctx), beta, "TiltedTarget", ctx);
 }
 
 void TiltedTarget::evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const {
-  NSAMP_CHECK(x.rows() == xt_.rows() && x.dtype() == xt_.dtype(), "TiltedTarget(", base_.name(),
-              "): x must be ", xt_.desc(), " like x_t, got ", x.desc());
+  NSAMP_CHECK(x.rows() == tilt_.xt.rows() && x.dtype() == tilt_.xt.dtype(), "TiltedTarget(", base_.name(),
+              "): x must be ", tilt_.xt.desc(), " like x_t, got ", x.desc());
   if (grad)
     base_.energy_and_grad(x, e, *grad, ctx);
   else
     base_.energy(x, e, ctx);
-  Tensor r = Tensor::empty(x.shape(), x.dtype(), x.device(), ctx);
-  kernels::mul(x, a_, r, ctx);
-  kernels::sub(r, xt_, r, ctx);  // a x - x_t
-  Tensor q = Tensor::empty(Shape{x.rows()}, x.dtype(), x.device(), ctx);
-  kernels::row_sq_norm(r, q, ctx);
-  Tensor qc = q.reshape(Shape{x.rows(), 1});
-  kernels::mul(qc, inv_2s2_, qc, ctx);
-  kernels::affine(e, beta_, 0.0, e, ctx);
-  kernels::add(e, q, e, ctx);
-  if (grad) {
-    kernels::mul(r, a_over_s2_, r, ctx);
-    kernels::affine(*grad, beta_, 0.0, *grad, ctx);
-    kernels::add(*grad, r, *grad, ctx);
-  }
-}
-
-void TiltedTarget::base_grad(const Tensor& x, const Tensor& grad_u, Tensor& grad_e, Context& ctx) const {
-  NSAMP_CHECK(beta_ == 1.0, "TiltedTarget::base_grad: only at beta = 1, got ", beta_);
-  Tensor r = Tensor::empty(x.shape(), x.dtype(), x.device(), ctx);
-  kernels::mul(x, a_, r, ctx);
-  kernels::sub(r, xt_, r, ctx);
-  kernels::mul(r, a_over_s2_, r, ctx);
-  kernels::sub(grad_u, r, grad_e, ctx);
+  kernels::tilt_energy(x, e, grad, tilt_, e, grad, ctx);
 }
 
 std::vector<std::int64_t> gumbel_max_select(const Tensor& log_w, std::int64_t n, Context& ctx) {
@@ -140,40 +122,35 @@ DiklPosteriorResult DiklPosterior::estimate(const Tensor& xt, const Tensor& a, c
   kernels::add(x0, xi, x0, ctx);
   kernels::clamp_forward(x0, -1000.0, 1000.0, x0, ctx);
 
-  TiltedTarget tilt(target_, xt_rep, detail::device_column(ar, dt, ctx), detail::device_column(sr, dt, ctx),
-                    0.0, ctx);
-  Tensor log_w = Tensor::zeros(Shape{P}, dt, ctx), e = Tensor::empty(Shape{P}, dt, ctx);
+  // One chain set through all levels: its state keeps E and grad E, so each level's weight increment
+  // -(1 / K) E(x_(k-1)) and its change of beta cost no evaluation (K + 1 evaluations in all).
+  MalaChains ais(target_, x0, cfg_.ais_transition ? cfg_.ais_step : 1.0, ctx,
+                 gaussian_tilt(xt_rep, ar, sr, 0.0, "DiKL posterior", ctx));
+  Tensor log_w = Tensor::zeros(Shape{P}, dt, ctx), inc = Tensor::empty(Shape{P}, dt, ctx);
   const int K = cfg_.ais_levels;
   for (int k = 1; k <= K; ++k) {
-    target_.energy(x0, e, ctx);  // log gamma_k - log gamma_(k-1) at x_(k-1) = -(1/K) E
-    kernels::affine(e, -1.0 / K, 0.0, e, ctx);
-    kernels::add(log_w, e, log_w, ctx);
+    kernels::affine(ais.energy(), -1.0 / K, 0.0, inc, ctx);
+    kernels::add(log_w, inc, log_w, ctx);
     if (!cfg_.ais_transition) continue;
-    tilt.set_beta(double(k) / K);
-    MalaChains chain(tilt, x0, cfg_.ais_step, ctx);
-    chain.run(1);
-    x0 = chain.x();
+    ais.set_beta(double(k) / K);
+    ais.run(1);
   }
   const std::vector<std::int64_t> pick = gumbel_max_select(log_w, n, ctx);
   std::vector<std::int32_t> rows(pick.size());
   for (std::size_t b = 0; b < pick.size(); ++b) rows[b] = std::int32_t(std::int64_t(b) * n + pick[b]);
   Tensor start = Tensor::empty(Shape{B, d}, dt, ctx);
-  kernels::gather_rows(x0, Tensor::from_vector(rows, Shape{B}, ctx.device(), ctx), start, ctx);
+  kernels::gather_rows(ais.x(), Tensor::from_vector(rows, Shape{B}, ctx.device(), ctx), start, ctx);
 
   // Stage B: MALA on the posterior, the last `averaged` states averaged.
-  TiltedTarget post(target_, xt, detail::device_column(av, dt, ctx), detail::device_column(sv, dt, ctx), 1.0,
-                    ctx);
-  MalaChains chain(post, start, step_, ctx);
+  MalaChains chain(target_, start, step_, ctx, gaussian_tilt(xt, av, sv, 1.0, "DiKL posterior", ctx));
   chain.run(cfg_.mala_steps - cfg_.averaged);
   DiklPosteriorResult r;
   r.x0_mean = Tensor::zeros(Shape{B, d}, dt, ctx);
   r.grad_log_p_mean = Tensor::zeros(Shape{B, d}, dt, ctx);
-  Tensor ge = Tensor::empty(Shape{B, d}, dt, ctx);
   for (int j = 0; j < cfg_.averaged; ++j) {
     chain.run(1);
     kernels::add(r.x0_mean, chain.x(), r.x0_mean, ctx);
-    post.base_grad(chain.x(), chain.grad(), ge, ctx);
-    kernels::sub(r.grad_log_p_mean, ge, r.grad_log_p_mean, ctx);  // grad log p_d = -grad E
+    kernels::sub(r.grad_log_p_mean, chain.grad(), r.grad_log_p_mean, ctx);  // grad log p_d = -grad E
   }
   kernels::affine(r.x0_mean, 1.0 / cfg_.averaged, 0.0, r.x0_mean, ctx);
   kernels::affine(r.grad_log_p_mean, 1.0 / cfg_.averaged, 0.0, r.grad_log_p_mean, ctx);

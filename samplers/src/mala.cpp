@@ -1,13 +1,16 @@
 #include "nsamp/samplers/mala.h"
 
+#include <cmath>
+
 #include "nsamp/core/fill.h"
 #include "nsamp/kernels/elementwise.h"
 #include "nsamp/kernels/mcmc.h"
 
 namespace nsamp::samplers {
 
-MalaChains::MalaChains(const targets::Target& target, const Tensor& x0, double step, Context& ctx)
-    : target_(target), ctx_(ctx), step_(step) {
+MalaChains::MalaChains(const targets::Target& target, const Tensor& x0, double step, Context& ctx,
+                       kernels::GaussianTilt tilt)
+    : target_(target), ctx_(ctx), step_(step), tilt_(std::move(tilt)) {
   NSAMP_CHECK(x0.defined() && x0.rank() == 2 && x0.cols() == target.dim(), "MalaChains(", target.name(),
               "): initial states must be [B, ", target.dim(), "], got ", x0.desc());
   set_step(step);
@@ -23,6 +26,13 @@ MalaChains::MalaChains(const targets::Target& target, const Tensor& x0, double s
   log_u_ = Tensor::empty(r, dt, ctx);
   accepted_ = Tensor::zeros(r, dt, ctx);
   target_.energy_and_grad(x_, e_, g_, ctx_);
+  if (tilt_.active()) kernels::tilt_energy(x_, e_, &g_, tilt_, ey_, &gy_, ctx_);  // checks the tilt up front
+}
+
+void MalaChains::set_beta(double beta) {
+  NSAMP_CHECK(tilt_.active(), "MalaChains(", target_.name(), "): set_beta needs a tilt");
+  NSAMP_CHECK(std::isfinite(beta), "MalaChains(", target_.name(), "): beta must be finite, got ", beta);
+  tilt_.beta = beta;
 }
 
 void MalaChains::set_step(double step) {
@@ -31,13 +41,21 @@ void MalaChains::set_step(double step) {
 }
 
 void MalaChains::run(std::int64_t steps) {
+  const std::int64_t B = x_.rows(), d = x_.cols();
   for (std::int64_t i = 0; i < steps; ++i) {
-    fill_normal(noise_, ctx_);
-    kernels::langevin_propose(x_, g_, noise_, step_, y_, ctx_);
-    target_.energy_and_grad(y_, ey_, gy_, ctx_);
-    fill_uniform(log_u_, ctx_);
-    kernels::unary_forward(kernels::UnaryOp::Log, log_u_, log_u_, ctx_);
-    kernels::mala_accept(x_, e_, g_, y_, ey_, gy_, log_u_, step_, accepted_, ctx_);
+    kernels::MalaDraws r;
+    r.seed = ctx_.seed();
+    r.noise = ctx_.reserve_rng(rng_counters(B * d, x_.dtype()));
+    r.uniform = ctx_.reserve_rng(rng_counters(B, x_.dtype()));
+    const targets::MalaStepArgs m{x_, e_, g_, y_, gy_, accepted_, tilt_, step_, r};
+    if (!(fused_ && target_.mala_step_fused(m, ctx_))) {
+      fill_normal_at(noise_, r.seed, r.noise, ctx_);
+      kernels::langevin_propose(x_, g_, noise_, step_, y_, ctx_, tilt_);
+      target_.energy_and_grad(y_, ey_, gy_, ctx_);
+      fill_uniform_at(log_u_, r.seed, r.uniform, ctx_);
+      kernels::unary_forward(kernels::UnaryOp::Log, log_u_, log_u_, ctx_);
+      kernels::mala_accept(x_, e_, g_, y_, ey_, gy_, log_u_, step_, accepted_, ctx_, tilt_);
+    }
     ++steps_;
   }
 }

@@ -131,9 +131,31 @@ class FamilyTarget : public Target {
     else
       evaluate_cpu<double>(x, e, grad);
   }
+  bool fused_mala(const MalaStepArgs& m, Context& ctx) const override {
+    FamilyParams p = params();
+    if (p.family == Family::DoubleWell4 || p.family == Family::LennardJones) return false;
+    if (m.x.device().is_cuda()) {
+      if constexpr (kCudaBuilt) {
+        Tensor means;
+        if (p.family == Family::Mixture) {
+          means = device_means(m.x.dtype(), ctx);
+          p.means = &means;
+        }
+        detail::mala_fused_cuda(p, m, ctx);
+      }
+      return true;
+    }
+    if (m.x.dtype() == DType::F32)
+      mala_cpu_f32(m);
+    else
+      mala_cpu_f64(m);
+    return true;
+  }
   virtual FamilyParams params() const = 0;
   virtual void evaluate_cpu_f32(const Tensor& x, Tensor& e, Tensor* grad) const = 0;
   virtual void evaluate_cpu_f64(const Tensor& x, Tensor& e, Tensor* grad) const = 0;
+  virtual void mala_cpu_f32(const MalaStepArgs&) const {}  // dense families only (fused_mala)
+  virtual void mala_cpu_f64(const MalaStepArgs&) const {}
   virtual Tensor device_means(DType, Context&) const { return Tensor(); }
 
  private:
@@ -153,6 +175,12 @@ class FamilyTarget : public Target {
   }                                                                                \
   void evaluate_cpu_f64(const Tensor& x, Tensor& e, Tensor* grad) const override { \
     detail::per_sample_cpu<double>(make<double>(), x, e, grad);                    \
+  }                                                                                \
+  void mala_cpu_f32(const MalaStepArgs& m) const override {                        \
+    detail::mala_fused_cpu<float>(make<float>(), m);                               \
+  }                                                                                \
+  void mala_cpu_f64(const MalaStepArgs& m) const override {                        \
+    detail::mala_fused_cpu<double>(make<double>(), m);                             \
   }
 
 // ---- Gaussian mixtures

@@ -3,6 +3,7 @@
 
 #include "nsamp/core/tensor.h"
 #include "nsamp/targets/energies.h"
+#include "nsamp/targets/target.h"
 
 namespace nsamp::targets::detail {
 
@@ -50,6 +51,20 @@ void pair_system_cpu(const PairSystemEnergy<T, Pair>& f, const Tensor& x, Tensor
   }
 }
 
+// CPU: one fused MALA step per chain (kernels::mala_fused_row), OpenMP across chains.
+template <class T, class F>
+void mala_fused_cpu(const F& f, const MalaStepArgs& m) {
+  const std::int64_t B = m.x.rows(), d = m.x.cols();
+  T *x = m.x.data<T>(), *e = m.e.data<T>(), *g = m.grad.data<T>(), *y = m.y.data<T>(), *gy = m.gy.data<T>(),
+    *acc = m.accepted.data<T>();
+  const kernels::TiltView<T> tilt = kernels::tilt_view<T>(m.tilt);
+  const T step = T(m.step);
+#pragma omp parallel for schedule(static) if (B * d > 4096)
+  for (std::int64_t b = 0; b < B; ++b)
+    kernels::mala_fused_row(f, tilt, m.draws, b, d, step, x + b * d, g + b * d, e + b, y + b * d, gy + b * d,
+                            acc + b);
+}
+
 enum class Family { Mixture, ManyWell, MultiWell, Funnel, Gaussian, DoubleWell4, LennardJones };
 
 // Parameters of a target family for the CUDA launcher (doubles, cast to the tensor's type there).
@@ -64,5 +79,7 @@ struct FamilyParams {
 };
 
 void evaluate_cuda(const FamilyParams& p, const Tensor& x, Tensor& e, Tensor* grad, Context& ctx);
+// One thread per chain; the dense families only (not DoubleWell4 / LennardJones).
+void mala_fused_cuda(const FamilyParams& p, const MalaStepArgs& m, Context& ctx);
 
 }  // namespace nsamp::targets::detail

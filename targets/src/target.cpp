@@ -46,6 +46,28 @@ void Target::sample(Tensor& out, Context& ctx) const {
   draw(out, ctx);
 }
 
+bool Target::mala_step_fused(const MalaStepArgs& m, Context& ctx) const {
+  const char* op = "mala_step_fused";
+  check_batch(op, *this, m.x, ctx);
+  for (const Tensor* t : {&m.grad, &m.y, &m.gy})
+    NSAMP_CHECK(t->defined() && t->shape() == m.x.shape() && t->dtype() == m.x.dtype() &&
+                    t->device() == m.x.device() && !t->same_storage(m.x),
+                op, "(", name(), "): state and scratch must be separate tensors like x ", m.x.desc(),
+                ", got ", t->desc());
+  for (const Tensor* t : {&m.e, &m.accepted})
+    NSAMP_CHECK(
+        t->defined() && t->numel() == m.x.rows() && t->dtype() == m.x.dtype() && t->device() == m.x.device(),
+        op, "(", name(), "): per-chain tensors must hold ", m.x.rows(), " values like x, got ", t->desc());
+  NSAMP_CHECK(m.step > 0, op, "(", name(), "): step must be positive, got ", m.step);
+  if (m.tilt.active())
+    for (const Tensor* t : {&m.tilt.xt, &m.tilt.a, &m.tilt.c})
+      NSAMP_CHECK(t->defined() && t->dtype() == m.x.dtype() && t->device() == m.x.device() &&
+                      t->numel() == (t == &m.tilt.xt ? m.x.numel() : m.x.rows()),
+                  op, "(", name(), "): tilt tensor ", t->desc(), " does not match the chains ", m.x.desc());
+  if (m.x.rows() == 0) return true;
+  return fused_mala(m, ctx);
+}
+
 void Target::draw(Tensor&, Context&) const { NSAMP_FAIL("sample(", name(), "): no exact sampler"); }
 
 }  // namespace nsamp::targets

@@ -25,6 +25,15 @@ __global__ void per_sample_kernel(F f, const T* __restrict__ x, T* __restrict__ 
     e[b] = f.eval(x + b * d, g ? g + b * d : nullptr);
 }
 
+template <class T, class F>
+__global__ void mala_fused_kernel(F f, kernels::TiltView<T> tilt, kernels::MalaDraws r, T step, T* x, T* e,
+                                  T* g, T* y, T* gy, T* acc, std::int64_t B, std::int64_t d) {
+  for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < B;
+       b += std::int64_t(gridDim.x) * blockDim.x)
+    kernels::mala_fused_row(f, tilt, r, b, d, step, x + b * d, g + b * d, e + b, y + b * d, gy + b * d,
+                            acc + b);
+}
+
 template <class T, class Pair>
 __global__ void pair_warp_kernel(PairSystemEnergy<T, Pair> f, const T* __restrict__ x, T* __restrict__ e,
                                  T* __restrict__ g, std::int64_t B) {
@@ -102,7 +111,53 @@ void evaluate_typed(const FamilyParams& p, const Tensor& x, Tensor& e, Tensor* g
   }
 }
 
+template <class T>
+void mala_fused_typed(const FamilyParams& p, const MalaStepArgs& m, Context& ctx) {
+  const std::int64_t B = m.x.rows(), d = m.x.cols();
+  const kernels::TiltView<T> tilt = kernels::tilt_view<T>(m.tilt);
+  T *x = m.x.data<T>(), *e = m.e.data<T>(), *g = m.grad.data<T>(), *y = m.y.data<T>(), *gy = m.gy.data<T>(),
+    *acc = m.accepted.data<T>();
+  const T step = T(m.step);
+  cudaStream_t s = ctx.stream();
+  const int grid = blocks_for(B, kThreads);
+  const int di = static_cast<int>(d);
+  switch (p.family) {
+    case Family::Mixture: {
+      MixtureEnergy<T> f{p.means->data<T>(), static_cast<int>(p.means->rows()), di, T(p.inv_var),
+                         T(p.log_norm)};
+      mala_fused_kernel<<<grid, kThreads, 0, s>>>(f, tilt, m.draws, step, x, e, g, y, gy, acc, B, d);
+      break;
+    }
+    case Family::ManyWell:
+      mala_fused_kernel<<<grid, kThreads, 0, s>>>(ManyWellEnergy<T>{di}, tilt, m.draws, step, x, e, g, y, gy,
+                                                  acc, B, d);
+      break;
+    case Family::MultiWell:
+      mala_fused_kernel<<<grid, kThreads, 0, s>>>(MultiWellEnergy<T>{di, p.m, T(p.delta)}, tilt, m.draws,
+                                                  step, x, e, g, y, gy, acc, B, d);
+      break;
+    case Family::Funnel:
+      mala_fused_kernel<<<grid, kThreads, 0, s>>>(FunnelEnergy<T>{di}, tilt, m.draws, step, x, e, g, y, gy,
+                                                  acc, B, d);
+      break;
+    case Family::Gaussian:
+      mala_fused_kernel<<<grid, kThreads, 0, s>>>(GaussianEnergy<T>{di}, tilt, m.draws, step, x, e, g, y, gy,
+                                                  acc, B, d);
+      break;
+    default:
+      NSAMP_FAIL("mala_step_fused (CUDA): no fused kernel for particle systems");
+  }
+}
+
 }  // namespace
+
+void mala_fused_cuda(const FamilyParams& p, const MalaStepArgs& m, Context& ctx) {
+  if (m.x.dtype() == DType::F32)
+    mala_fused_typed<float>(p, m, ctx);
+  else
+    mala_fused_typed<double>(p, m, ctx);
+  NSAMP_CUDA_CHECK_LAUNCH("mala_step_fused " + m.x.desc());
+}
 
 void evaluate_cuda(const FamilyParams& p, const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) {
   NSAMP_CHECK(p.n * p.D <= kMaxPairCoords && p.D <= 3, "target energy (CUDA): particle systems up to ",

@@ -11,14 +11,14 @@
 // adjusted step on U_b: MALA with step eta, or one HMC leapfrog step with step size h, which is the same
 // kernel as MALA with eta = h^2 / 2 (the proposal x - (h^2/2) grad U + h p and its acceptance ratio
 // coincide), so both run as MALA here. (The spec does not say whether DiKL's HMC step is Metropolis-adjusted;
-// the adjusted kernel keeps every level invariant, which the AIS weights need.) One particle per x_t is kept
-// by Gumbel-max on the log-weights. Stage B: MALA on U_1 from that particle; the last `averaged` states give
-// mean x0 and mean grad log p_d. Optional adaptive step: x1.5 when the mean acceptance exceeds 0.6, /1.5
-// below 0.5, carried across calls.
+// the adjusted kernel keeps every level invariant, which the AIS weights need.) The chains carry E and
+// grad E, so the K levels cost K + 1 energy+gradient evaluations. One particle per x_t is kept by Gumbel-max
+// on the log-weights. Stage B: MALA on U_1 from that particle; the last `averaged` states give mean x0 and
+// mean grad log p_d. Optional adaptive step: x1.5 when the mean acceptance exceeds 0.6, /1.5 below 0.5,
+// carried across calls. Every MALA step of a dense built-in target is one fused pass per chain
+// (Target::mala_step_fused); user targets and particle systems run the unfused sequence.
 //
-// Not yet: particle systems' mean-free proposals and noise (the EGNN issue), and a single fused CUDA kernel
-// per chain step (each step is the Langevin proposal, the target's fused energy+gradient and the accept
-// pass: three launches).
+// Not yet: particle systems' mean-free proposals and noise (the EGNN issue).
 #pragma once
 
 #include <cstdint>
@@ -27,25 +27,28 @@
 
 namespace nsamp::samplers {
 
-// U(x) = beta E(x) + |x_t - a x|^2 / (2 s^2) per row, as a Target: rows of x pair with rows of x_t [P, d],
-// a and s [P] (repeat x_t's rows to give each several chains).
+// U(x) = beta E(x) + |x_t - a x|^2 / (2 s^2) per row, as a Target (for any sampler of targets, e.g. HMC on
+// the posterior): rows of x pair with rows of x_t [P, d], a and s [P] (repeat x_t's rows to give each several
+// chains). MALA chains take the tilt itself (MalaChains' tilt argument), which keeps E and grad E apart.
 class TiltedTarget final : public targets::Target {
  public:
   TiltedTarget(const targets::Target& base, Tensor xt, Tensor a, Tensor s, double beta, Context& ctx);
   std::string name() const override { return base_.name() + " (posterior)"; }
   std::int64_t dim() const override { return base_.dim(); }
-  void set_beta(double beta) { beta_ = beta; }
-  // grad E of the base from grad U at x: grad U - (a / s^2) (a x - x_t).
-  void base_grad(const Tensor& x, const Tensor& grad_u, Tensor& grad_e, Context& ctx) const;
+  void set_beta(double beta) { tilt_.beta = beta; }
+  const kernels::GaussianTilt& tilt() const { return tilt_; }
 
  protected:
   void evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const override;
 
  private:
   const targets::Target& base_;
-  Tensor xt_, a_, a_over_s2_, inv_2s2_;  // [P, d], [P, 1] x 3
-  double beta_;
+  kernels::GaussianTilt tilt_;
 };
+
+// The tilt of x_t [P, d] with per-row a and s (positive, finite; checked): c = 1 / (2 s^2), on x_t's device.
+kernels::GaussianTilt gaussian_tilt(const Tensor& xt, const std::vector<double>& a,
+                                    const std::vector<double>& s, double beta, const char* who, Context& ctx);
 
 struct DiklPosteriorConfig {
   int n_is = 10;               // stage A proposals per x_t

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "nsamp/core/tensor.h"
+#include "nsamp/kernels/mcmc.h"
 
 namespace nsamp::targets {
 
@@ -19,6 +20,16 @@ namespace nsamp::targets {
 struct Particles {
   int n = 0;
   int spatial = 0;
+};
+
+// One MALA step of B chains, for the fused path: the state (x [B, dim], the untilted E [B] and grad E
+// [B, dim]), scratch (y, gy [B, dim]), per-chain accept counts [B], the tilt, the step and the counters of
+// the draws (kernels/mcmc.h). All on the context's device, in x's dtype.
+struct MalaStepArgs {
+  Tensor x, e, grad, y, gy, accepted;
+  kernels::GaussianTilt tilt;
+  double step = 0;
+  kernels::MalaDraws draws;
 };
 
 class Target {
@@ -44,11 +55,18 @@ class Target {
   // The reference sample file (shared/data) for targets without an exact sampler; empty if none.
   virtual std::string reference_file() const { return {}; }
 
+  // One MALA step as a single pass per chain (proposal, energy and gradient, decision: kernels::
+  // mala_fused_row), for targets with an element functor on x's backend: the dense built-in targets on
+  // both backends. Returns false, touching nothing, where there is none (particle systems, user targets);
+  // the caller then runs the unfused sequence, which draws the same numbers.
+  bool mala_step_fused(const MalaStepArgs& m, Context& ctx) const;
+
  protected:
   // Backend work behind the checks in energy() / energy_and_grad() / sample(): x is [B, dim], e [B],
   // grad [B, dim] or undefined (energy only).
   virtual void evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const = 0;
   virtual void draw(Tensor& out, Context& ctx) const;
+  virtual bool fused_mala(const MalaStepArgs&, Context&) const { return false; }
 };
 
 struct TargetOptions {
