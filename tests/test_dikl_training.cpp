@@ -31,9 +31,9 @@ TEST_CASE("dikl training: the quick preset spreads over GMM-40's modes" * doctes
   s::train_dikl(sampler, o, ctx, [&](const s::DiklTrainLog& l) { last = l; });
   REQUIRE(last.eval);
   const s::DiklEval& e = *last.eval;
-  MESSAGE("DiKL quick on gmm40, 500 iterations: " << e.modes_covered << "/40 modes, mean log p " << e.mean_log_p
-                                                  << " (untrained " << before.modes_covered << ", "
-                                                  << before.mean_log_p << "), " << last.skipped << " skipped");
+  MESSAGE("DiKL quick on gmm40, 500 iterations: "
+          << e.modes_covered << "/40 modes, mean log p " << e.mean_log_p << " (untrained "
+          << before.modes_covered << ", " << before.mean_log_p << "), " << last.skipped << " skipped");
   CHECK(last.skipped == 0);
   CHECK(e.nonfinite == 0);
   CHECK(e.modes_covered >= 14);

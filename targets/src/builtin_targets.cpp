@@ -116,13 +116,8 @@ class FamilyTarget : public Target {
   void evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const override {
     if (x.device().is_cuda()) {
       if constexpr (kCudaBuilt) {
-        FamilyParams p = params();
         Tensor means;
-        if (p.family == Family::Mixture) {
-          means = device_means(x.dtype(), ctx);
-          p.means = &means;
-        }
-        detail::evaluate_cuda(p, x, e, grad, ctx);
+        detail::evaluate_cuda(cuda_params(x.dtype(), ctx, means), x, e, grad, ctx);
       }
       return;
     }
@@ -132,16 +127,10 @@ class FamilyTarget : public Target {
       evaluate_cpu<double>(x, e, grad);
   }
   bool fused_mala(const MalaStepArgs& m, Context& ctx) const override {
-    FamilyParams p = params();
-    if (p.family == Family::DoubleWell4 || p.family == Family::LennardJones) return false;
     if (m.x.device().is_cuda()) {
       if constexpr (kCudaBuilt) {
         Tensor means;
-        if (p.family == Family::Mixture) {
-          means = device_means(m.x.dtype(), ctx);
-          p.means = &means;
-        }
-        detail::mala_fused_cuda(p, m, ctx);
+        detail::mala_fused_cuda(cuda_params(m.x.dtype(), ctx, means), m, ctx);
       }
       return true;
     }
@@ -151,14 +140,39 @@ class FamilyTarget : public Target {
       mala_cpu_f64(m);
     return true;
   }
+  bool fused_mc_score(const McScoreArgs& a, Context& ctx) const override {
+    if (a.x.device().is_cuda()) {
+      if constexpr (kCudaBuilt) {
+        Tensor means;
+        detail::mc_score_cuda(cuda_params(a.x.dtype(), ctx, means), a, ctx);
+      }
+      return true;
+    }
+    if (a.x.dtype() == DType::F32)
+      mc_score_cpu_f32(a);
+    else
+      mc_score_cpu_f64(a);
+    return true;
+  }
   virtual FamilyParams params() const = 0;
   virtual void evaluate_cpu_f32(const Tensor& x, Tensor& e, Tensor* grad) const = 0;
   virtual void evaluate_cpu_f64(const Tensor& x, Tensor& e, Tensor* grad) const = 0;
-  virtual void mala_cpu_f32(const MalaStepArgs&) const {}  // dense families only (fused_mala)
-  virtual void mala_cpu_f64(const MalaStepArgs&) const {}
+  virtual void mala_cpu_f32(const MalaStepArgs& m) const = 0;
+  virtual void mala_cpu_f64(const MalaStepArgs& m) const = 0;
+  virtual void mc_score_cpu_f32(const McScoreArgs& a) const = 0;
+  virtual void mc_score_cpu_f64(const McScoreArgs& a) const = 0;
   virtual Tensor device_means(DType, Context&) const { return Tensor(); }
 
  private:
+  // The family's parameters for a CUDA launch; `means` holds a mixture's device means for the launch.
+  FamilyParams cuda_params(DType dt, Context& ctx, Tensor& means) const {
+    FamilyParams p = params();
+    if (p.family == Family::Mixture) {
+      means = device_means(dt, ctx);
+      p.means = &means;
+    }
+    return p;
+  }
   template <class T>
   void evaluate_cpu(const Tensor& x, Tensor& e, Tensor* grad) const {
     if constexpr (std::is_same_v<T, float>)
@@ -181,6 +195,12 @@ class FamilyTarget : public Target {
   }                                                                                \
   void mala_cpu_f64(const MalaStepArgs& m) const override {                        \
     detail::mala_fused_cpu<double>(make<double>(), m);                             \
+  }                                                                                \
+  void mc_score_cpu_f32(const McScoreArgs& a) const override {                     \
+    detail::mc_score_cpu<float>(make<float>(), a);                                 \
+  }                                                                                \
+  void mc_score_cpu_f64(const McScoreArgs& a) const override {                     \
+    detail::mc_score_cpu<double>(make<double>(), a);                               \
   }
 
 // ---- Gaussian mixtures
@@ -409,19 +429,33 @@ class PairTarget final : public FamilyTarget {
     p.d0 = 4.0;
     return p;
   }
-  void evaluate_cpu_f32(const Tensor& x, Tensor& e, Tensor* grad) const override { cpu<float>(x, e, grad); }
-  void evaluate_cpu_f64(const Tensor& x, Tensor& e, Tensor* grad) const override { cpu<double>(x, e, grad); }
+  void evaluate_cpu_f32(const Tensor& x, Tensor& e, Tensor* grad) const override {
+    with_functor<float>([&](const auto& f) { detail::per_sample_cpu<float>(f, x, e, grad); });
+  }
+  void evaluate_cpu_f64(const Tensor& x, Tensor& e, Tensor* grad) const override {
+    with_functor<double>([&](const auto& f) { detail::per_sample_cpu<double>(f, x, e, grad); });
+  }
+  void mala_cpu_f32(const MalaStepArgs& m) const override {
+    with_functor<float>([&](const auto& f) { detail::mala_fused_cpu<float>(f, m); });
+  }
+  void mala_cpu_f64(const MalaStepArgs& m) const override {
+    with_functor<double>([&](const auto& f) { detail::mala_fused_cpu<double>(f, m); });
+  }
+  void mc_score_cpu_f32(const McScoreArgs& a) const override {
+    with_functor<float>([&](const auto& f) { detail::mc_score_cpu<float>(f, a); });
+  }
+  void mc_score_cpu_f64(const McScoreArgs& a) const override {
+    with_functor<double>([&](const auto& f) { detail::mc_score_cpu<double>(f, a); });
+  }
 
  private:
-  template <class T>
-  void cpu(const Tensor& x, Tensor& e, Tensor* grad) const {
-    if (family_ == Family::DoubleWell4) {
-      const PairSystemEnergy<T, DoubleWellPair<T>> f{{T(0.9), T(-4.0), T(0.0), T(4.0)}, n_, D_};
-      detail::pair_system_cpu(f, x, e, grad);
-    } else {
-      const PairSystemEnergy<T, LennardJonesPair<T>> f{{}, n_, D_};
-      detail::pair_system_cpu(f, x, e, grad);
-    }
+  template <class T, class Fn>
+  void with_functor(Fn&& fn) const {
+    const FamilyParams p = params();
+    if (family_ == Family::DoubleWell4)
+      fn(PairSystemEnergy<T, DoubleWellPair<T>>{{T(p.a), T(p.b), T(p.c), T(p.d0)}, n_, D_});
+    else
+      fn(PairSystemEnergy<T, LennardJonesPair<T>>{{}, n_, D_});
   }
   std::string name_;
   Family family_;

@@ -1,6 +1,8 @@
 // Internal: the per-sample launchers shared by the built-in targets (CPU here, CUDA in targets_cuda.cu).
 #pragma once
 
+#include <vector>
+
 #include "nsamp/core/tensor.h"
 #include "nsamp/targets/energies.h"
 #include "nsamp/targets/target.h"
@@ -18,39 +20,6 @@ void per_sample_cpu(const F& f, const Tensor& x, Tensor& e, Tensor* grad) {
   for (std::int64_t b = 0; b < B; ++b) pe[b] = f.eval(px + b * d, pg ? pg + b * d : nullptr);
 }
 
-// CPU: a pair system, sample by sample, particle by particle (the same per-particle sums the GPU warps do).
-template <class T, class Pair>
-void pair_system_cpu(const PairSystemEnergy<T, Pair>& f, const Tensor& x, Tensor& e, Tensor* grad) {
-  const std::int64_t B = x.rows(), d = x.cols();
-  const int n = f.n, D = f.D;
-  const T* px = x.data<T>();
-  T* pe = e.data<T>();
-  T* pg = grad ? grad->data<T>() : nullptr;
-#pragma omp parallel for schedule(static) if (B * n > 256)
-  for (std::int64_t b = 0; b < B; ++b) {
-    const T* xs = px + b * d;
-    T gi[8], mean[8];
-    for (int k = 0; k < D; ++k) {
-      mean[k] = 0;
-      for (int i = 0; i < n; ++i) mean[k] += xs[i * D + k];
-      mean[k] /= T(n);
-    }
-    T energy = 0;
-    for (int i = 0; i < n; ++i) {
-      energy += f.particle(xs, i, gi);
-      if (Pair::kHarmonic)
-        for (int k = 0; k < D; ++k) {
-          const T u = xs[i * D + k] - mean[k];
-          energy += T(0.5) * u * u;
-          gi[k] += u;
-        }
-      if (pg)
-        for (int k = 0; k < D; ++k) pg[b * d + i * D + k] = gi[k];
-    }
-    pe[b] = energy;
-  }
-}
-
 // CPU: one fused MALA step per chain (kernels::mala_fused_row), OpenMP across chains.
 template <class T, class F>
 void mala_fused_cpu(const F& f, const MalaStepArgs& m) {
@@ -63,6 +32,14 @@ void mala_fused_cpu(const F& f, const MalaStepArgs& m) {
   for (std::int64_t b = 0; b < B; ++b)
     kernels::mala_fused_row(f, tilt, m.draws, b, d, step, x + b * d, g + b * d, e + b, y + b * d, gy + b * d,
                             acc + b);
+}
+
+// CPU: the Monte Carlo noisy score, one point per iteration (kernels/mc_score.h), OpenMP across points.
+template <class T, class F>
+void mc_score_cpu(const F& f, const McScoreArgs& a) {
+  kernels::mc_score_host<T>(f, a.x.data<T>(), a.sigma.data<T>(), a.x.rows(), a.K, a.x.cols(), a.draws,
+                            T(a.clip_max), a.particle_dim, a.score.data<T>(),
+                            a.log_p.defined() ? a.log_p.data<T>() : nullptr);
 }
 
 enum class Family { Mixture, ManyWell, MultiWell, Funnel, Gaussian, DoubleWell4, LennardJones };
@@ -79,7 +56,9 @@ struct FamilyParams {
 };
 
 void evaluate_cuda(const FamilyParams& p, const Tensor& x, Tensor& e, Tensor* grad, Context& ctx);
-// One thread per chain; the dense families only (not DoubleWell4 / LennardJones).
+// Dense families: one thread per chain; particle systems: one warp per chain.
 void mala_fused_cuda(const FamilyParams& p, const MalaStepArgs& m, Context& ctx);
+// A block per point, its threads over the K samples (up to 192 coordinates).
+void mc_score_cuda(const FamilyParams& p, const McScoreArgs& a, Context& ctx);
 
 }  // namespace nsamp::targets::detail

@@ -186,6 +186,29 @@ struct PairSystemEnergy {
     }
     return e;
   }
+  // The whole sample, particle by particle (the CPU path; the GPU spreads the particles over a warp):
+  // E and, if g is given, dE/dx (D <= 8).
+  NSAMP_HD T eval(const T* x, T* g) const {
+    T mean[8], gi[8];
+    for (int k = 0; k < D; ++k) {
+      mean[k] = 0;
+      for (int i = 0; i < n; ++i) mean[k] += x[i * D + k];
+      mean[k] /= T(n);
+    }
+    T energy = 0;
+    for (int i = 0; i < n; ++i) {
+      energy += particle(x, i, gi);
+      if (Pair::kHarmonic)
+        for (int k = 0; k < D; ++k) {
+          const T u = x[i * D + k] - mean[k];
+          energy += T(0.5) * u * u;
+          gi[k] += u;
+        }
+      if (g)
+        for (int k = 0; k < D; ++k) g[i * D + k] = gi[k];
+    }
+    return energy;
+  }
 };
 
 }  // namespace nsamp::targets

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "nsamp/core/tensor.h"
+#include "nsamp/kernels/mc_score.h"
 #include "nsamp/kernels/mcmc.h"
 
 namespace nsamp::targets {
@@ -25,6 +26,18 @@ struct Particles {
 // One MALA step of B chains, for the fused path: the state (x [B, dim], the untilted E [B] and grad E
 // [B, dim]), scratch (y, gy [B, dim]), per-chain accept counts [B], the tilt, the step and the counters of
 // the draws (kernels/mcmc.h). All on the context's device, in x's dtype.
+// iDEM's Monte Carlo noisy score for the fused path (kernels/mc_score.h): points x [B, dim] with their
+// sigma [B], K samples each, the clip, the outputs score [B, dim] and log_p [B] (may be undefined) and the
+// counter of the draws.
+struct McScoreArgs {
+  Tensor x, sigma;
+  std::int64_t K = 0;
+  double clip_max = 0;
+  int particle_dim = 0;
+  Tensor score, log_p;
+  kernels::McDraws draws;
+};
+
 struct MalaStepArgs {
   Tensor x, e, grad, y, gy, accepted;
   kernels::GaussianTilt tilt;
@@ -56,10 +69,19 @@ class Target {
   virtual std::string reference_file() const { return {}; }
 
   // One MALA step as a single pass per chain (proposal, energy and gradient, decision: kernels::
-  // mala_fused_row), for targets with an element functor on x's backend: the dense built-in targets on
-  // both backends. Returns false, touching nothing, where there is none (particle systems, user targets);
-  // the caller then runs the unfused sequence, which draws the same numbers.
+  // mala_fused_row), for the built-in targets on both backends (on CUDA one thread per chain, one warp per
+  // chain for particle systems). Returns false, touching nothing, where there is none (user targets); the
+  // caller then runs the unfused sequence, which draws the same numbers.
   bool mala_step_fused(const MalaStepArgs& m, Context& ctx) const;
+
+  // iDEM's Monte Carlo estimate of the noisy score for each row of x [B, dim] with its own sigma [B]
+  // (kernels/mc_score.h): score [B, dim] = S_K clipped to clip_max (<= 0: no clip; the norm per particle for
+  // particle systems, else over the whole vector), log_p [B] (optional) = log of the unbiased estimate of
+  // Z p_sigma(x). Draws B K dim normals from the context's stream. One fused pass per point, storing no
+  // K x dim gradients, for the built-in and functor targets (CPU: a thread per point; CUDA: a block per
+  // point, its threads over the samples); host callbacks evaluate chunks of samples instead.
+  void mc_score(const Tensor& x, const Tensor& sigma, std::int64_t K, double clip_max, Tensor& score,
+                Tensor* log_p, Context& ctx) const;
 
  protected:
   // Backend work behind the checks in energy() / energy_and_grad() / sample(): x is [B, dim], e [B],
@@ -67,6 +89,7 @@ class Target {
   virtual void evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const = 0;
   virtual void draw(Tensor& out, Context& ctx) const;
   virtual bool fused_mala(const MalaStepArgs&, Context&) const { return false; }
+  virtual bool fused_mc_score(const McScoreArgs&, Context&) const { return false; }
 };
 
 struct TargetOptions {
