@@ -176,6 +176,48 @@ void sinkhorn_potential(const Tensor& cost, const Tensor& g, double log_a, doubl
                   cost.cols());
 }
 
+namespace {
+template <class T>
+void log_kernel_sum_cpu(const T* x, const T* y, const T* scale, T* out, std::int64_t N, std::int64_t M,
+                        std::int64_t d) {
+#pragma omp parallel for schedule(static) if (N * M * d > (1 << 16))
+  for (std::int64_t i = 0; i < N; ++i) {
+    LseAcc<T> acc = LseAcc<T>::init();
+    for (std::int64_t j = 0; j < M; ++j) {
+      T r2 = 0;
+      for (std::int64_t k = 0; k < d; ++k) {
+        const T u = x[i * d + k] - y[j * d + k];
+        r2 += u * u;
+      }
+      acc.push(-scale[i] * r2);
+    }
+    out[i] = acc.result();
+  }
+}
+}  // namespace
+
+void log_kernel_sum(const Tensor& x, const Tensor& y, const Tensor& scale, Tensor& out, Context& ctx) {
+  const char* op = "log_kernel_sum";
+  check_operands(op, ctx, {{"out", &out}, {"x", &x}, {"y", &y}, {"scale", &scale}});
+  NSAMP_CHECK(x.rank() == 2 && y.rank() == 2 && x.cols() == y.cols(), op,
+              ": x [N, d] and y [M, d] must share d, got ", x.desc(), " and ", y.desc());
+  NSAMP_CHECK(scale.numel() == x.rows() && out.numel() == x.rows(), op, ": scale and out must hold ",
+              x.rows(), " values, got ", scale.desc(), " and ", out.desc());
+  NSAMP_CHECK(!out.same_storage(x) && !out.same_storage(y) && !out.same_storage(scale), op,
+              ": out must not share memory with the inputs");
+  if (out.numel() == 0) return;
+  if (out.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::log_kernel_sum_cuda(x, y, scale, out, ctx);
+    return;
+  }
+  if (out.dtype() == DType::F32)
+    log_kernel_sum_cpu(x.data<float>(), y.data<float>(), scale.data<float>(), out.data<float>(), x.rows(),
+                       y.rows(), x.cols());
+  else
+    log_kernel_sum_cpu(x.data<double>(), y.data<double>(), scale.data<double>(), out.data<double>(), x.rows(),
+                       y.rows(), x.cols());
+}
+
 void sinkhorn_plan_rows(const Tensor& cost, const Tensor& f, const Tensor& g, double eps, Tensor& row_mass,
                         Tensor& row_cost, Context& ctx) {
   const char* op = "sinkhorn_plan_rows";

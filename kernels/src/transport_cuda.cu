@@ -74,6 +74,29 @@ __global__ void potential_kernel(const T* __restrict__ c, const T* __restrict__ 
   }
 }
 
+// One warp per row of x, lanes over y, distances formed on the fly.
+template <class T>
+__global__ void log_kernel_sum_kernel(const T* __restrict__ x, const T* __restrict__ y,
+                                      const T* __restrict__ scale, T* __restrict__ out, std::int64_t N,
+                                      std::int64_t M, std::int64_t d) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); i < N; i += warps) {
+    LseAcc<T> acc = LseAcc<T>::init();
+    const T c = scale[i];
+    for (std::int64_t j = lane; j < M; j += 32) {
+      T r2 = 0;
+      for (std::int64_t k = 0; k < d; ++k) {
+        const T u = x[i * d + k] - y[j * d + k];
+        r2 += u * u;
+      }
+      acc.push(-c * r2);
+    }
+    acc = lse_allreduce(acc);
+    if (lane == 0) out[i] = acc.result();
+  }
+}
+
 template <class T>
 __global__ void plan_rows_kernel(const T* __restrict__ c, const T* __restrict__ f, const T* __restrict__ g,
                                  T eps, T* __restrict__ mass, T* __restrict__ cost, std::int64_t N,
@@ -231,6 +254,18 @@ void pairwise_cost_cuda(const Tensor& x, const Tensor& y, PairCost cost, Tensor&
     pairwise_kernel<<<grid, block, 0, ctx.stream()>>>(x.data<double>(), y.data<double>(), out.data<double>(),
                                                       N, M, d, sq);
   NSAMP_CUDA_CHECK_LAUNCH("pairwise_cost " + x.desc() + " x " + y.desc());
+}
+
+void log_kernel_sum_cuda(const Tensor& x, const Tensor& y, const Tensor& scale, Tensor& out, Context& ctx) {
+  const std::int64_t N = x.rows(), M = y.rows(), d = x.cols();
+  const int grid = grid_for(N * 32);
+  if (x.dtype() == DType::F32)
+    log_kernel_sum_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
+        x.data<float>(), y.data<float>(), scale.data<float>(), out.data<float>(), N, M, d);
+  else
+    log_kernel_sum_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
+        x.data<double>(), y.data<double>(), scale.data<double>(), out.data<double>(), N, M, d);
+  NSAMP_CUDA_CHECK_LAUNCH("log_kernel_sum " + x.desc() + " x " + y.desc());
 }
 
 void sinkhorn_potential_cuda(const Tensor& cost, const Tensor& g, double log_a, double eps, Tensor& f,

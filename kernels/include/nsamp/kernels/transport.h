@@ -31,6 +31,11 @@ void sinkhorn_potential(const Tensor& cost, const Tensor& g, double log_a, doubl
 void sinkhorn_plan_rows(const Tensor& cost, const Tensor& f, const Tensor& g, double eps, Tensor& row_mass,
                         Tensor& row_cost, Context& ctx);
 
+// out [N] = LSE_j(-scale_i |x_i - y_j|^2) for x [N, d], y [M, d], scale [N] (>= 0): the log of a Gaussian
+// kernel sum without the N x M matrix (IW-SM's buffer density log p^B_t, up to its constants). M = 0 gives
+// -inf.
+void log_kernel_sum(const Tensor& x, const Tensor& y, const Tensor& scale, Tensor& out, Context& ctx);
+
 // ---- auction (min-cost assignment, Bertsekas' forward auction in Jacobi form) ---------------------------
 //
 // Persons are rows, objects are columns of a square cost [n, n] (float32 or float64). Prices are float64 and
@@ -83,6 +88,7 @@ std::int64_t auction_round(const Tensor& cost, double eps, std::int64_t n_bidder
                            Context& ctx);
 
 namespace detail {
+void log_kernel_sum_cuda(const Tensor& x, const Tensor& y, const Tensor& scale, Tensor& out, Context& ctx);
 void pairwise_cost_cuda(const Tensor& x, const Tensor& y, PairCost cost, Tensor& out, Context& ctx);
 void sinkhorn_potential_cuda(const Tensor& cost, const Tensor& g, double log_a, double eps, Tensor& f,
                              Context& ctx);

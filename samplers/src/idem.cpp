@@ -1,0 +1,123 @@
+#include "nsamp/samplers/idem.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "device_values.h"
+#include "nsamp/core/fill.h"
+#include "nsamp/kernels/index.h"
+#include "nsamp/kernels/transport.h"
+
+namespace nsamp::samplers {
+
+VeSchedule::VeSchedule(double smin, double smax) : sigma_min(smin), sigma_max(smax) {
+  NSAMP_CHECK(smin > 0 && smax > smin && std::isfinite(smax),
+              "VE schedule: need 0 < sigma_min < sigma_max, got ", smin, " and ", smax);
+}
+
+double VeSchedule::h(double t) const {
+  const double ld = std::log(sigma_max / sigma_min);
+  return sigma_min * sigma_min * std::expm1(2 * t * ld);
+}
+
+double VeSchedule::sigma(double t) const { return std::sqrt(h(t)); }
+
+double VeSchedule::g(double t) const {
+  const double ld = std::log(sigma_max / sigma_min);
+  return sigma_min * std::exp(t * ld) * std::sqrt(2 * ld);
+}
+
+ReplayBuffer::ReplayBuffer(std::int64_t capacity, std::int64_t dim, DType dtype, Context& ctx)
+    : ctx_(ctx), capacity_(capacity), dim_(dim) {
+  NSAMP_CHECK(capacity >= 1 && dim >= 1, "ReplayBuffer: capacity and dim must be positive, got ", capacity,
+              " and ", dim);
+  data_ = Tensor::empty(Shape{capacity, dim}, dtype, ctx);
+}
+
+void ReplayBuffer::push(const Tensor& x) {
+  NSAMP_CHECK(x.defined() && x.rank() == 2 && x.cols() == dim_ && x.dtype() == data_.dtype(),
+              "ReplayBuffer::push: rows must be [n, ", dim_, "] ", dtype_name(data_.dtype()), ", got ",
+              x.desc());
+  std::int64_t n = x.rows(), from = 0;
+  if (n > capacity_) from = n - capacity_, n = capacity_;  // only the newest capacity rows survive
+  while (n > 0) {
+    const std::int64_t k = std::min(n, capacity_ - next_);
+    Tensor dst = data_.slice_rows(next_, next_ + k);
+    copy(x.slice_rows(from, from + k), dst, ctx_);
+    next_ = (next_ + k) % capacity_;
+    size_ = std::min(capacity_, size_ + k);
+    from += k;
+    n -= k;
+  }
+}
+
+Tensor ReplayBuffer::sample(std::int64_t n) const {
+  NSAMP_CHECK(size_ > 0, "ReplayBuffer::sample: the buffer is empty");
+  NSAMP_CHECK(n >= 0, "ReplayBuffer::sample: n must be >= 0, got ", n);
+  Context host(Device::cpu());
+  Tensor u = Tensor::empty(Shape{n}, DType::F64, Device::cpu(), host);
+  fill_uniform_at(u, ctx_.seed(), ctx_.reserve_rng(rng_counters(n, DType::F64)), host);
+  std::vector<std::int32_t> idx(static_cast<std::size_t>(n));
+  const double* uv = u.data<double>();
+  for (std::int64_t i = 0; i < n; ++i)
+    idx[std::size_t(i)] =
+        std::int32_t(std::min<std::int64_t>(size_ - 1, std::int64_t(uv[i] * double(size_))));
+  Tensor out = Tensor::empty(Shape{n, dim_}, data_.dtype(), ctx_);
+  if (n > 0) kernels::gather_rows(data_, Tensor::from_vector(idx, Shape{n}, ctx_.device(), ctx_), out, ctx_);
+  return out;
+}
+
+Tensor buffer_log_density(const Tensor& x, const Tensor& buffer, const std::vector<double>& sigma,
+                          double d_eff, Context& ctx) {
+  NSAMP_CHECK(std::int64_t(sigma.size()) == x.rows(), "buffer_log_density: one sigma per row of x (",
+              x.rows(), "), got ", sigma.size());
+  NSAMP_CHECK(buffer.defined() && buffer.rows() > 0, "buffer_log_density: the buffer is empty");
+  std::vector<double> scale(sigma.size()), shift(sigma.size());
+  for (std::size_t i = 0; i < sigma.size(); ++i) {
+    NSAMP_CHECK(sigma[i] > 0 && std::isfinite(sigma[i]), "buffer_log_density: sigma must be positive, row ",
+                i, " has ", sigma[i]);
+    scale[i] = 0.5 / (sigma[i] * sigma[i]);
+    shift[i] = -std::log(double(buffer.rows())) - 0.5 * d_eff * std::log(2 * M_PI * sigma[i] * sigma[i]);
+  }
+  Tensor out = Tensor::empty(Shape{x.rows()}, x.dtype(), ctx);
+  kernels::log_kernel_sum(x, buffer, detail::device_values(scale, Shape{x.rows()}, x.dtype(), ctx), out, ctx);
+  std::vector<double> v = out.to_doubles(ctx);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] += shift[i];
+  return detail::device_values(v, Shape{x.rows()}, x.dtype(), ctx);
+}
+
+ImportanceWeights iw_weights(const std::vector<double>& log_p_tilde,
+                             const std::vector<double>& log_p_buffer) {
+  NSAMP_CHECK(log_p_tilde.size() == log_p_buffer.size() && !log_p_tilde.empty(),
+              "iw_weights: need two equal, non-empty sets of log densities, got ", log_p_tilde.size(),
+              " and ", log_p_buffer.size());
+  ImportanceWeights r;
+  r.w.assign(log_p_tilde.size(), 0.0);
+  double m = -std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < r.w.size(); ++i) {
+    const double l = log_p_tilde[i] - log_p_buffer[i];
+    if (std::isfinite(l))
+      m = std::max(m, l);
+    else
+      ++r.dropped;
+  }
+  NSAMP_CHECK(std::isfinite(m), "iw_weights: no finite log-weight in the batch of ", r.w.size());
+  double s = 0;
+  for (std::size_t i = 0; i < r.w.size(); ++i) {
+    const double l = log_p_tilde[i] - log_p_buffer[i];
+    if (std::isfinite(l)) {
+      r.w[i] = std::exp(l - m);
+      s += r.w[i];
+    }
+  }
+  double s2 = 0;
+  for (double& w : r.w) {
+    w /= s;
+    s2 += w * w;
+  }
+  r.ess = 1.0 / (double(r.w.size()) * s2);
+  return r;
+}
+
+}  // namespace nsamp::samplers
