@@ -334,4 +334,34 @@ EvalReport evaluate(const targets::Target& target, const Tensor& samples, const 
   return r;
 }
 
+SampleSummary summarize_samples(const targets::Target& target, const Tensor& x, Context& ctx) {
+  const std::int64_t n = x.rows();
+  Tensor e = Tensor::empty(Shape{n}, x.dtype(), ctx);
+  target.energy(x, e, ctx);
+  const std::vector<double> xv = x.to_doubles(ctx), ev = e.to_doubles(ctx);
+  const std::size_t d = std::size_t(target.dim());
+  SampleSummary r;
+  std::vector<double> finite;
+  double sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto row = xv.begin() + std::ptrdiff_t(std::size_t(i) * d);
+    if (!std::isfinite(ev[std::size_t(i)]) ||
+        !std::all_of(row, row + std::ptrdiff_t(d), [](double v) { return std::isfinite(v); })) {
+      ++r.nonfinite;
+      continue;
+    }
+    sum -= ev[std::size_t(i)];
+    finite.insert(finite.end(), row, row + std::ptrdiff_t(d));
+  }
+  r.samples = n - r.nonfinite;
+  r.mean_log_p = r.samples > 0 ? sum / double(r.samples) - target.log_z().value_or(0.0) : NAN;
+  const auto modes = target.modes();
+  if (!modes.empty()) {
+    r.modes = int(modes.size());
+    r.modes_covered =
+        r.samples > 0 ? metrics::modes_covered(metrics::mode_counts(finite, r.samples, modes)) : 0;
+  }
+  return r;
+}
+
 }  // namespace nsamp::samplers

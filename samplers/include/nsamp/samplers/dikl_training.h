@@ -17,6 +17,7 @@
 #include "nsamp/autograd/module.h"
 #include "nsamp/samplers/dikl.h"
 #include "nsamp/samplers/dikl_posterior.h"
+#include "nsamp/samplers/evaluation.h"
 #include "nsamp/samplers/networks.h"
 
 namespace nsamp::samplers {
@@ -79,11 +80,7 @@ struct DiklTrainOptions {
   bool time_phases = false;
 };
 
-struct DiklEval {
-  std::int64_t samples = 0, nonfinite = 0;
-  double mean_log_p = 0;  // mean of -E(x) - log Z over the finite samples (-E alone when log Z is unknown)
-  int modes_covered = -1, modes = 0;  // for targets with a mode list (20% of the expected share)
-};
+using DiklEval = SampleSummary;
 
 struct DiklTrainLog {
   std::int64_t step = 0;        // generator steps done

@@ -74,6 +74,16 @@ EvalReport evaluate(const targets::Target& target, const Tensor& samples, const 
                     const Tensor* log_w, const std::string& reference_source, const EvalOptions& opt,
                     Context& ctx);
 
+// The quick summary training loops log: the mean log p (-E - log Z, -E alone when log Z is unknown) of the
+// finite samples, how many were not finite, and mode coverage (20% of the expected share) for targets with a
+// mode list.
+struct SampleSummary {
+  std::int64_t samples = 0, nonfinite = 0;
+  double mean_log_p = 0;
+  int modes_covered = -1, modes = 0;
+};
+SampleSummary summarize_samples(const targets::Target& target, const Tensor& x, Context& ctx);
+
 // The default reference: `n` exact samples of the target (drawn from Philox seed `seed`) where it has a
 // sampler, else its reference file. Returns the tensor (host, float64) and a description of its source.
 Tensor reference_for(const targets::Target& target, std::int64_t n, std::uint64_t seed, std::string& source,

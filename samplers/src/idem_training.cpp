@@ -1,0 +1,172 @@
+#include "nsamp/samplers/idem_training.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "device_values.h"
+#include "nsamp/autograd/optim.h"
+#include "nsamp/core/fill.h"
+#include "nsamp/kernels/elementwise.h"
+
+namespace nsamp::samplers {
+
+namespace {
+
+// n uniforms on (0, 1) from the context's Philox stream, on the host.
+std::vector<double> host_uniforms(std::int64_t n, Context& ctx) {
+  Context host(Device::cpu());
+  Tensor u = Tensor::empty(Shape{n}, DType::F64, Device::cpu(), host);
+  fill_uniform_at(u, ctx.seed(), ctx.reserve_rng(rng_counters(n, DType::F64)), host);
+  return u.to_doubles(host);
+}
+
+double scalar(const ag::Var& v, Context& ctx) { return v.value().to_doubles(ctx)[0]; }
+
+}  // namespace
+
+IdemSampler::IdemSampler(const targets::Target& target, const IdemConfig& config, DType dtype, Context& ctx)
+    : target_(target),
+      cfg_(config),
+      dtype_(dtype),
+      sch_(config.sigma_min, config.sigma_max),
+      net_(target.dim(), config.hidden, config.blocks, config.emb, dtype, ctx, "score") {
+  NSAMP_CHECK(target.particles().n == 0, "iDEM: ", target.name(),
+              " is a particle system; its EGNN score network is not implemented yet");
+  NSAMP_CHECK(cfg_.K >= 1 && cfg_.coord_scale > 0 && cfg_.eta >= 0 && cfg_.clip >= 0 && cfg_.lambda_eps >= 0,
+              "iDEM: bad settings (K ", cfg_.K, ", coord_scale ", cfg_.coord_scale, ", eta ", cfg_.eta,
+              ", clip ", cfg_.clip, ", lambda_eps ", cfg_.lambda_eps, ")");
+}
+
+Tensor IdemSampler::to_target_units(const Tensor& y, Context& ctx) const {
+  Tensor x = Tensor::empty(y.shape(), y.dtype(), ctx);
+  kernels::affine(y, cfg_.coord_scale, cfg_.coord_shift, x, ctx);
+  return x;
+}
+
+Tensor IdemSampler::mc_score(const Tensor& y, const std::vector<double>& sigma, Context& ctx,
+                             Tensor* log_p) const {
+  const double a = cfg_.coord_scale;
+  std::vector<double> sx(sigma.size());
+  for (std::size_t i = 0; i < sigma.size(); ++i) sx[i] = a * sigma[i];
+  Tensor score = Tensor::empty(y.shape(), y.dtype(), ctx);
+  target_.mc_score(to_target_units(y, ctx), detail::device_values(sx, Shape{y.rows()}, y.dtype(), ctx),
+                   cfg_.K, cfg_.clip / a, score, log_p, ctx);
+  kernels::affine(score, a, 0.0, score, ctx);
+  return score;
+}
+
+Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context& ctx) const {
+  NSAMP_CHECK(n >= 1 && steps >= 1, "iDEM reverse SDE: need n >= 1 and steps >= 1, got ", n, " and ", steps);
+  const std::int64_t d = target_.dim();
+  Tensor y = Tensor::empty(Shape{n, d}, dtype_, ctx), z = Tensor::empty(Shape{n, d}, dtype_, ctx);
+  fill_normal(y, ctx, 0.0, sch_.sigma(1.0));
+  const double dt = 1.0 / steps;
+  ag::Tape tp(ctx);
+  ag::NoGrad ng(tp);
+  for (int k = 0; k < steps; ++k) {
+    const double t = 1.0 - k * dt, g = sch_.g(t);
+    Tensor s;
+    if (use_mc)
+      s = mc_score(y, std::vector<double>(std::size_t(n), sch_.sigma(t)), ctx);
+    else
+      s = net_.forward(tp,
+                       ag::Var::leaf(detail::device_values(std::vector<double>(std::size_t(n), t),
+                                                           Shape{n, 1}, dtype_, ctx)),
+                       ag::Var::leaf(y))
+              .value();
+    fill_normal(z, ctx, 0.0, cfg_.eta * g * std::sqrt(dt));
+    kernels::affine(s, g * g * dt, 0.0, s, ctx);
+    kernels::add(y, s, y, ctx);
+    kernels::add(y, z, y, ctx);
+    tp.clear();
+  }
+  return y;
+}
+
+IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Context& ctx) {
+  return summarize_samples(s.target(), s.to_target_units(s.reverse_sde(n, sde_steps, false, ctx), ctx), ctx);
+}
+
+void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
+                const std::function<void(const IdemTrainLog&)>& on_log) {
+  NSAMP_CHECK(opt.epochs >= 0 && opt.inner_steps >= 1 && opt.batch >= 1 &&
+                  opt.buffer_capacity >= opt.buffer_min && opt.init_samples >= 1 &&
+                  opt.samples_per_epoch >= 1 && opt.log_every >= 1 && opt.eval_every >= 1 &&
+                  opt.eval_samples >= 1,
+              "iDEM train: bad options (epochs ", opt.epochs, ", inner_steps ", opt.inner_steps, ", batch ",
+              opt.batch, ", buffer ", opt.buffer_min, " .. ", opt.buffer_capacity, ")");
+  const IdemConfig& c = s.config();
+  const VeSchedule& sch = s.schedule();
+  const std::int64_t B = opt.batch, d = s.target().dim();
+  const DType dt = s.dtype();
+  ag::AdamOptions ao;
+  ao.lr = opt.lr;
+  ao.clip_norm = opt.clip_grad;
+  ag::Adam adam(s.parameters(), ao, ctx);
+  ReplayBuffer buf(opt.buffer_capacity, d, dt, ctx);
+  buf.push(s.reverse_sde(opt.init_samples, opt.sde_steps, true, ctx));  // driven by S_K itself
+  ag::Tape tp(ctx);
+  Tensor z = Tensor::empty(Shape{B, d}, dt, ctx);
+  double loss_sum = 0, ess_sum = 0;
+  auto t_log = std::chrono::steady_clock::now();
+  std::int64_t epochs_since = 0, steps_since = 0;
+  for (std::int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
+    for (std::int64_t it = 0; it < opt.inner_steps && buf.size() >= opt.buffer_min; ++it) {
+      const Tensor y0 = buf.sample(B);
+      const std::vector<double> t = host_uniforms(B, ctx);
+      std::vector<double> sigma(std::size_t(B), 0.0), coef(std::size_t(B), 0.0);
+      for (std::int64_t i = 0; i < B; ++i) sigma[std::size_t(i)] = sch.sigma(t[std::size_t(i)]);
+      Tensor yt = Tensor::empty(Shape{B, d}, dt, ctx);
+      fill_normal(z, ctx);
+      kernels::mul(z, detail::device_column(sigma, dt, ctx), yt, ctx);
+      kernels::add(yt, y0, yt, ctx);
+      Tensor log_p = Tensor::empty(Shape{B}, dt, ctx);
+      const Tensor target = s.mc_score(yt, sigma, ctx, c.importance_weighted ? &log_p : nullptr);
+      double ess = 1;
+      std::vector<double> w(std::size_t(B), 1.0 / double(B));
+      if (c.importance_weighted) {
+        const ImportanceWeights iw = iw_weights(
+            log_p.to_doubles(ctx), buffer_log_density(yt, buf.rows(), sigma, double(d), ctx).to_doubles(ctx));
+        w = iw.w;
+        ess = iw.ess;
+      }
+      for (std::int64_t i = 0; i < B; ++i)
+        coef[std::size_t(i)] = (sch.h(t[std::size_t(i)]) + c.lambda_eps) * w[std::size_t(i)] / double(d);
+      adam.zero_grad();
+      const ag::Var pred = s.score(tp, ag::Var::leaf(detail::device_column(t, dt, ctx)), ag::Var::leaf(yt));
+      const ag::Var r = ag::sub(tp, pred, ag::Var::leaf(target));
+      const ag::Var loss =
+          ag::sum(tp, ag::mul(tp, ag::sq_norm_rows(tp, r),
+                              ag::Var::leaf(detail::device_values(coef, Shape{B}, dt, ctx))));
+      const double lv = scalar(loss, ctx);
+      if (std::isfinite(lv))
+        tp.backward(loss);
+      else
+        tp.clear();
+      adam.step(lv);  // skips (and counts) a non-finite loss or gradient
+      loss_sum += lv;
+      ess_sum += ess;
+      ++steps_since;
+    }
+    buf.push(s.reverse_sde(opt.samples_per_epoch, opt.sde_steps, false, ctx));
+    ++epochs_since;
+    const bool eval_now = epoch % opt.eval_every == 0 || epoch == opt.epochs;
+    if (epoch % opt.log_every == 0 || eval_now) {
+      IdemTrainLog log;
+      log.epoch = epoch;
+      log.loss = steps_since > 0 ? loss_sum / double(steps_since) : NAN;
+      log.ess = steps_since > 0 ? ess_sum / double(steps_since) : 1.0;
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
+      log.seconds_per_epoch = secs / double(epochs_since);
+      log.skipped = adam.skipped();
+      log.buffer_size = buf.size();
+      if (eval_now) log.eval = evaluate_idem(s, opt.eval_samples, opt.sde_steps, ctx);
+      on_log(log);
+      loss_sum = ess_sum = 0;
+      steps_since = epochs_since = 0;
+      t_log = std::chrono::steady_clock::now();
+    }
+  }
+}
+
+}  // namespace nsamp::samplers
