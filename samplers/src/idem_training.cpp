@@ -58,7 +58,8 @@ Tensor IdemSampler::mc_score(const Tensor& y, const std::vector<double>& sigma, 
 Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context& ctx) const {
   NSAMP_CHECK(n >= 1 && steps >= 1, "iDEM reverse SDE: need n >= 1 and steps >= 1, got ", n, " and ", steps);
   const std::int64_t d = target_.dim();
-  Tensor y = Tensor::empty(Shape{n, d}, dtype_, ctx), z = Tensor::empty(Shape{n, d}, dtype_, ctx);
+  Tensor y = Tensor::empty(Shape{n, d}, dtype_, ctx), z = Tensor::empty(Shape{n, d}, dtype_, ctx),
+         time = Tensor::empty(Shape{n, 1}, dtype_, ctx);
   fill_normal(y, ctx, 0.0, sch_.sigma(1.0));
   const double dt = 1.0 / steps;
   ag::Tape tp(ctx);
@@ -68,12 +69,10 @@ Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context&
     Tensor s;
     if (use_mc)
       s = mc_score(y, std::vector<double>(std::size_t(n), sch_.sigma(t)), ctx);
-    else
-      s = net_.forward(tp,
-                       ag::Var::leaf(detail::device_values(std::vector<double>(std::size_t(n), t),
-                                                           Shape{n, 1}, dtype_, ctx)),
-                       ag::Var::leaf(y))
-              .value();
+    else {
+      fill_constant(time, t, ctx);
+      s = net_.forward(tp, ag::Var::leaf(time), ag::Var::leaf(y)).value();
+    }
     fill_normal(z, ctx, 0.0, cfg_.eta * g * std::sqrt(dt));
     kernels::affine(s, g * g * dt, 0.0, s, ctx);
     kernels::add(y, s, y, ctx);

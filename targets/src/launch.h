@@ -1,8 +1,6 @@
 // Internal: the per-sample launchers shared by the built-in targets (CPU here, CUDA in targets_cuda.cu).
 #pragma once
 
-#include <vector>
-
 #include "nsamp/core/tensor.h"
 #include "nsamp/targets/energies.h"
 #include "nsamp/targets/target.h"
