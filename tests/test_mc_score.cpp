@@ -61,27 +61,7 @@ Estimate reference(const targets::Target& t, const std::vector<double>& x, const
   return out;
 }
 
-// Points: exact samples where the target has a sampler, else particles on a lattice (spacing 1.1) with
-// jitter; sigma per point uniform in [lo, hi).
-std::vector<double> points(const targets::Target& t, std::int64_t B, Context& ctx) {
-  if (t.has_sampler()) {
-    Tensor x = Tensor::empty(Shape{B, t.dim()}, DType::F64, ctx);
-    t.sample(x, ctx);
-    return x.to_doubles(ctx);
-  }
-  std::vector<double> v =
-      test::randn(Shape{B, t.dim()}, DType::F64, Device::cpu(), ctx, 5, 0.05).to_doubles(ctx);
-  const targets::Particles p = t.particles();
-  for (std::int64_t b = 0; b < B; ++b)
-    for (int i = 0; i < p.n; ++i)
-      for (int k = 0; k < p.spatial; ++k) {
-        int c = i;
-        for (int j = 0; j < k; ++j) c /= 3;
-        v[std::size_t(b * t.dim() + i * p.spatial + k)] += 1.1 * (c % 3);
-      }
-  return v;
-}
-
+// sigma per point uniform in [lo, hi).
 std::vector<double> sigmas(std::int64_t B, double lo, double hi) {
   Context host(Device::cpu(), 17);
   Tensor u = Tensor::empty(Shape{B}, DType::F64, host);
@@ -117,7 +97,7 @@ NSAMP_DEVICE_TEST("mc_score: S_K and log p~ match a float64 evaluation of the sa
     CAPTURE(k.K);
     const std::int64_t B = 37, d = k.t->dim();
     Context c0(Device::cpu(), 1);
-    const std::vector<double> x = points(*k.t, B, c0), sg = sigmas(B, k.lo, k.hi);
+    const std::vector<double> x = test::start_points(*k.t, B, c0), sg = sigmas(B, k.lo, k.hi);
     Context ctx(dev, 23);  // fresh: the estimate's draws start at counter 0
     Tensor X = test::from_doubles(x, Shape{B, d}, k.dt, dev, ctx),
            S = test::from_doubles(sg, Shape{B}, k.dt, dev, ctx);

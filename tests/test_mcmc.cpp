@@ -216,31 +216,6 @@ kernels::GaussianTilt random_tilt(std::int64_t B, std::int64_t d, DType dt, Devi
           test::from_doubles(c, Shape{B}, dt, dev, ctx), beta};
 }
 
-// Exact samples where the target has a sampler; otherwise particles on a square / cubic lattice near the
-// pair potential's minimum (spacing 4 for DW-4, 1.1 for LJ) with 0.05 noise.
-Tensor start_states(const targets::Target& t, std::int64_t B, DType dt, Context& ctx) {
-  Tensor x = Tensor::empty(Shape{B, t.dim()}, dt, ctx);
-  if (t.has_sampler()) {
-    t.sample(x, ctx);
-    return x;
-  }
-  const targets::Particles p = t.particles();
-  const int side = p.spatial == 2 ? 2 : 3;
-  const double spacing = t.name() == "dw4" ? 4.0 : 1.1;
-  const std::vector<double> noise =
-      test::randn(Shape{B, t.dim()}, DType::F64, Device::cpu(), ctx, 8, 0.05).to_vector<double>(ctx);
-  std::vector<double> v(noise.size());
-  for (std::int64_t b = 0; b < B; ++b)
-    for (int i = 0; i < p.n; ++i)
-      for (int k = 0; k < p.spatial; ++k) {
-        int c = i;
-        for (int j = 0; j < k; ++j) c /= side;
-        const std::size_t idx = std::size_t(b * t.dim() + i * p.spatial + k);
-        v[idx] = spacing * (c % side) + noise[idx];
-      }
-  return test::from_doubles(v, Shape{B, t.dim()}, dt, Device::cpu(), ctx);
-}
-
 kernels::GaussianTilt tilt_to(const kernels::GaussianTilt& t, Device dev, Context& ctx) {
   if (!t.active()) return {};
   return {t.xt.to(dev, ctx), t.a.to(dev, ctx), t.c.to(dev, ctx), t.beta};
@@ -269,7 +244,8 @@ NSAMP_DEVICE_TEST("mcmc: the fused MALA step moves the chains as the unfused seq
     auto target = targets::make_target(k.target);
     const std::int64_t B = 300, d = target->dim();
     Context cs(Device::cpu(), 5);
-    const Tensor x0 = start_states(*target, B, k.dt, cs);
+    const Tensor x0 =
+        test::from_doubles(test::start_points(*target, B, cs), Shape{B, d}, k.dt, Device::cpu(), cs);
     Context hc(Device::cpu(), 77);
     const kernels::GaussianTilt host_tilt =
         k.tilt ? random_tilt(B, d, k.dt, Device::cpu(), hc, k.beta) : kernels::GaussianTilt{};

@@ -8,7 +8,6 @@
 #include "nsamp/autograd/optim.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/kernels/elementwise.h"
-#include "nsamp/samplers/metrics.h"
 
 namespace nsamp::samplers {
 
