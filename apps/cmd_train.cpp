@@ -203,6 +203,13 @@ nlohmann::json idem_defaults(const std::string& method) {
           {"hidden", 128},
           {"blocks", 3},
           {"emb", 128},
+          {"egnn_layers", 3},
+          {"lambda_h", true},
+          {"final_grad_steps", 0},
+          {"final_grad_step", 1e-4},
+          {"final_grad_clip", 20.0},
+          {"init_from_prior", false},
+          {"plateau", false},
           {"epochs", 1000},
           {"inner_steps", 100},
           {"batch", 512},
@@ -236,6 +243,11 @@ samplers::IdemConfig idem_config(const RunConfig& c) {
   k.hidden = c.integer("hidden");
   k.blocks = int(c.integer("blocks"));
   k.emb = c.integer("emb");
+  k.egnn_layers = int(c.integer("egnn_layers"));
+  k.lambda_h = c.flag("lambda_h");
+  k.final_grad_steps = int(c.integer("final_grad_steps"));
+  k.final_grad_step = c.num("final_grad_step");
+  k.final_grad_clip = c.num("final_grad_clip");
   return k;
 }
 
@@ -251,6 +263,8 @@ samplers::IdemTrainOptions idem_options(const RunConfig& c) {
   o.init_samples = c.integer("init_samples");
   o.samples_per_epoch = c.integer("samples_per_epoch");
   o.sde_steps = int(c.integer("sde_steps"));
+  o.init_from_prior = c.flag("init_from_prior");
+  o.plateau = c.flag("plateau");
   o.log_every = c.integer("log_every");
   o.eval_every = c.integer("eval_every");
   o.eval_samples = c.integer("eval_samples");
@@ -448,10 +462,13 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<ag::Var> params = sampler.parameters();
   samplers::train_idem(sampler, to, ctx, [&](const samplers::IdemTrainLog& l) {
-    nlohmann::json j = {
-        {"epoch", l.epoch},     {"loss", std::isfinite(l.loss) ? nlohmann::json(l.loss) : nullptr},
-        {"ess", l.ess},         {"seconds_per_epoch", l.seconds_per_epoch},
-        {"skipped", l.skipped}, {"buffer", l.buffer_size}};
+    nlohmann::json j = {{"epoch", l.epoch},
+                        {"loss", std::isfinite(l.loss) ? nlohmann::json(l.loss) : nullptr},
+                        {"ess", l.ess},
+                        {"seconds_per_epoch", l.seconds_per_epoch},
+                        {"skipped", l.skipped},
+                        {"buffer", l.buffer_size},
+                        {"lr", l.lr}};
     if (l.eval) {
       j["mean_log_p"] = std::isfinite(l.eval->mean_log_p) ? nlohmann::json(l.eval->mean_log_p) : nullptr;
       j["nonfinite_samples"] = l.eval->nonfinite;

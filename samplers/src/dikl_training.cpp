@@ -45,22 +45,49 @@ DiklSampler::DiklSampler(const targets::Target& target, const DiklConfig& config
       cfg_(config),
       dtype_(dtype),
       sch_(DiklSchedule::make(config.beta_start, config.beta_end, config.weight_inv_alpha, config.levels)),
-      gen_(generator_widths(target.dim(), config), ag::Activation::SiLU, ag::Activation::Identity, dtype, ctx,
-           "generator"),
-      score_(target.dim(), config.score_width, config.score_layers, config.freq_std, dtype, ctx, "score"),
+      mf_(target.particles(), dtype, ctx),
       post_(target, config.posterior) {
-  NSAMP_CHECK(target.particles().n == 0, "DiKL: ", target.name(),
-              " is a particle system; its EGNN generator and score network are not implemented yet");
+  if (mf_.active()) {
+    NSAMP_CHECK(config.gen_width >= 1 && config.gen_layers >= 1 && config.score_width >= 1 &&
+                    config.score_layers >= 1,
+                "DiKL: EGNN sizes out of range (generator ", config.gen_layers, " x ", config.gen_width,
+                ", score ", config.score_layers, " x ", config.score_width, ")");
+    EgnnConfig g;
+    g.hidden = config.gen_width;
+    g.layers = config.gen_layers;
+    g.act = ag::Activation::ReLU;
+    g.output = EgnnConfig::Output::Position;
+    gen_egnn_ = std::make_unique<Egnn>(target.particles(), g, dtype, ctx, "generator");
+    EgnnConfig sc = g;
+    sc.hidden = config.score_width;
+    sc.layers = config.score_layers;
+    sc.output = EgnnConfig::Output::Displacement;
+    score_egnn_ = std::make_unique<Egnn>(target.particles(), sc, dtype, ctx, "score");
+  } else {
+    gen_ = std::make_unique<ag::MLP>(generator_widths(target.dim(), config), ag::Activation::SiLU,
+                                     ag::Activation::Identity, dtype, ctx, "generator");
+    score_ = std::make_unique<ConditionalMLP>(target.dim(), config.score_width, config.score_layers,
+                                              config.freq_std, dtype, ctx, "score");
+  }
+}
+
+std::vector<ag::Var> DiklSampler::generator_parameters() const {
+  return gen_egnn_ ? gen_egnn_->parameters() : gen_->parameters();
+}
+
+std::vector<ag::Var> DiklSampler::score_parameters() const {
+  return score_egnn_ ? score_egnn_->parameters() : score_->parameters();
 }
 
 ag::Var DiklSampler::generate(ag::Tape& tp, const Tensor& z) const {
   NSAMP_CHECK(z.rank() == 2 && z.cols() == target_.dim() && z.dtype() == dtype_, "DiKL: latents must be [B, ",
               target_.dim(), "] ", dtype_name(dtype_), ", got ", z.desc());
-  return gen_.forward(tp, ag::Var::leaf(z));
+  return gen_egnn_ ? gen_egnn_->forward(tp, ag::Var(), ag::Var::leaf(z))
+                   : gen_->forward(tp, ag::Var::leaf(z));
 }
 
 ag::Var DiklSampler::score(ag::Tape& tp, const ag::Var& t, const ag::Var& xt) const {
-  return score_.forward(tp, t, xt);
+  return score_egnn_ ? score_egnn_->forward(tp, t, xt) : score_->forward(tp, t, xt);
 }
 
 Tensor DiklSampler::sample(std::int64_t n, std::uint64_t seed, Context& ctx) const {
@@ -73,6 +100,7 @@ Tensor DiklSampler::sample(std::int64_t n, std::uint64_t seed, Context& ctx) con
     const std::int64_t b = std::min(kSampleChunk, n - done);
     Tensor z = Tensor::empty(Shape{b, d}, dtype_, ctx);
     fill_normal_at(z, seed, std::uint64_t(k) * rng_counters(kSampleChunk * d, dtype_), ctx);
+    mf_.apply(z, ctx);
     const Tensor x = generate(tp, z).value();
     Tensor dst = out.slice_rows(done, done + b);
     copy(x, dst, ctx);
@@ -81,8 +109,8 @@ Tensor DiklSampler::sample(std::int64_t n, std::uint64_t seed, Context& ctx) con
 }
 
 std::vector<ag::Var> DiklSampler::parameters() const {
-  std::vector<ag::Var> p = gen_.parameters();
-  for (const ag::Var& v : score_.parameters()) p.push_back(v);
+  std::vector<ag::Var> p = generator_parameters();
+  for (const ag::Var& v : score_parameters()) p.push_back(v);
   return p;
 }
 
@@ -100,6 +128,7 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
   const std::int64_t B = opt.batch, d = s.target().dim();
   const DType dt = s.dtype();
   const DiklSchedule& sch = s.schedule();
+  const MeanFree& mf = s.mean_free();
   ag::AdamOptions go, so;
   go.lr = opt.gen_lr;
   go.clip_norm = opt.clip_grad;
@@ -127,14 +156,14 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     // The model score: score_iter DSM steps, each on a fresh stop-gradient generator batch.
     double dsm_sum = 0;
     for (std::int64_t j = 0; j < opt.score_iter; ++j) {
-      fill_normal(z, ctx);
+      mf.fill_normal(z, ctx);
       Tensor x;
       {
         ag::NoGrad ng(tp);
         x = s.generate(tp, z).value();
       }
       const std::vector<int> t = draw_indices(B, sch.levels(), ctx);
-      fill_normal(eps, ctx);
+      mf.fill_normal(eps, ctx);
       score_adam.zero_grad();
       const ag::Var l = dsm_loss(tp, score_fn, sch, x, t, eps, ctx);
       const double lv = scalar(l, ctx);
@@ -145,15 +174,16 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     end_phase(0);
     // The generator: x_t = alpha x + sigma eps, the target's noisy score by the posterior estimator, the
     // model's by s_phi, and the VJP through g with the cotangent w (s_phi - s_d).
-    fill_normal(z, ctx);
+    mf.fill_normal(z, ctx);
     const std::vector<int> t = draw_indices(B, sch.levels(), ctx);
-    fill_normal(eps, ctx);
+    mf.fill_normal(eps, ctx);
     gen_adam.zero_grad();
     const ag::Var xt = diffuse(tp, s.generate(tp, z), sch, t, eps, ctx);
     const std::vector<double> av = at_levels(sch.alpha, t), sv = at_levels(sch.sigma, t);
-    const DiklPosteriorResult post =
+    DiklPosteriorResult post =
         s.posterior().estimate(xt.value(), detail::device_values(av, Shape{B}, dt, ctx),
                                detail::device_values(sv, Shape{B}, dt, ctx), ctx);
+    mf.apply(post.score, ctx);
     end_phase(1);
     Tensor c;
     {

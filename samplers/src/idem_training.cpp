@@ -7,6 +7,7 @@
 #include "nsamp/autograd/optim.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/kernels/elementwise.h"
+#include "nsamp/kernels/reduce.h"
 
 namespace nsamp::samplers {
 
@@ -29,12 +30,57 @@ IdemSampler::IdemSampler(const targets::Target& target, const IdemConfig& config
       cfg_(config),
       dtype_(dtype),
       sch_(config.sigma_min, config.sigma_max),
-      net_(target.dim(), config.hidden, config.blocks, config.emb, dtype, ctx, "score") {
-  NSAMP_CHECK(target.particles().n == 0, "iDEM: ", target.name(),
-              " is a particle system; its EGNN score network is not implemented yet");
+      mf_(target.particles(), dtype, ctx) {
+  if (mf_.active()) {
+    EgnnConfig ec;
+    ec.hidden = config.hidden;
+    ec.layers = config.egnn_layers;
+    ec.act = ag::Activation::SiLU;
+    egnn_ = std::make_unique<Egnn>(target.particles(), ec, dtype, ctx, "score");
+  } else {
+    mlp_ = std::make_unique<ResidualMLP>(target.dim(), config.hidden, config.blocks, config.emb, dtype, ctx,
+                                         "score");
+  }
+  NSAMP_CHECK(cfg_.final_grad_steps >= 0 && cfg_.final_grad_step >= 0 && cfg_.final_grad_clip >= 0,
+              "iDEM: bad final gradient steps (", cfg_.final_grad_steps, " of ", cfg_.final_grad_step,
+              ", clip ", cfg_.final_grad_clip, ")");
   NSAMP_CHECK(cfg_.K >= 1 && cfg_.coord_scale > 0 && cfg_.eta >= 0 && cfg_.clip >= 0 && cfg_.lambda_eps >= 0,
               "iDEM: bad settings (K ", cfg_.K, ", coord_scale ", cfg_.coord_scale, ", eta ", cfg_.eta,
               ", clip ", cfg_.clip, ", lambda_eps ", cfg_.lambda_eps, ")");
+}
+
+std::vector<ag::Var> IdemSampler::parameters() const {
+  return egnn_ ? egnn_->parameters() : mlp_->parameters();
+}
+
+ag::Var IdemSampler::score(ag::Tape& tp, const ag::Var& t, const ag::Var& y) const {
+  return egnn_ ? egnn_->forward(tp, t, y) : mlp_->forward(tp, t, y);
+}
+
+Tensor IdemSampler::prior(std::int64_t n, Context& ctx) const {
+  Tensor y = Tensor::empty(Shape{n, target_.dim()}, dtype_, ctx);
+  mf_.fill_normal(y, ctx, sch_.sigma(1.0));
+  return y;
+}
+
+void IdemSampler::final_gradient_steps(Tensor& y, Context& ctx) const {
+  if (cfg_.final_grad_steps == 0 || y.rows() == 0) return;
+  const double a = cfg_.coord_scale;
+  Tensor e = Tensor::empty(Shape{y.rows()}, dtype_, ctx), g = Tensor::empty(y.shape(), dtype_, ctx);
+  for (int k = 0; k < cfg_.final_grad_steps; ++k) {
+    target_.energy_and_grad(to_target_units(y, ctx), e, g, ctx);
+    // Each row's gradient clipped to norm final_grad_clip (target units), then y -= step / a * g.
+    Tensor sq = Tensor::empty(Shape{y.rows()}, dtype_, ctx);
+    kernels::row_sq_norm(g, sq, ctx);
+    std::vector<double> c = sq.to_doubles(ctx);
+    for (double& v : c)
+      v = std::isfinite(v)
+              ? -cfg_.final_grad_step / a * std::min(1.0, cfg_.final_grad_clip / (std::sqrt(v) + 1e-6))
+              : 0.0;
+    kernels::mul(g, detail::device_column(c, dtype_, ctx), g, ctx);
+    kernels::add(y, g, y, ctx);
+    mf_.apply(y, ctx);
+  }
 }
 
 Tensor IdemSampler::to_target_units(const Tensor& y, Context& ctx) const {
@@ -52,6 +98,7 @@ Tensor IdemSampler::mc_score(const Tensor& y, const std::vector<double>& sigma, 
   target_.mc_score(to_target_units(y, ctx), detail::device_values(sx, Shape{y.rows()}, y.dtype(), ctx),
                    cfg_.K, cfg_.clip / a, score, log_p, ctx);
   kernels::affine(score, a, 0.0, score, ctx);
+  mf_.apply(score, ctx);
   return score;
 }
 
@@ -60,7 +107,7 @@ Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context&
   const std::int64_t d = target_.dim();
   Tensor y = Tensor::empty(Shape{n, d}, dtype_, ctx), z = Tensor::empty(Shape{n, d}, dtype_, ctx),
          time = Tensor::empty(Shape{n, 1}, dtype_, ctx);
-  fill_normal(y, ctx, 0.0, sch_.sigma(1.0));
+  mf_.fill_normal(y, ctx, sch_.sigma(1.0));
   const double dt = 1.0 / steps;
   ag::Tape tp(ctx);
   ag::NoGrad ng(tp);
@@ -71,14 +118,15 @@ Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context&
       s = mc_score(y, std::vector<double>(std::size_t(n), sch_.sigma(t)), ctx);
     else {
       fill_constant(time, t, ctx);
-      s = net_.forward(tp, ag::Var::leaf(time), ag::Var::leaf(y)).value();
+      s = score(tp, ag::Var::leaf(time), ag::Var::leaf(y)).value();
     }
-    fill_normal(z, ctx, 0.0, cfg_.eta * g * std::sqrt(dt));
+    mf_.fill_normal(z, ctx, cfg_.eta * g * std::sqrt(dt));
     kernels::affine(s, g * g * dt, 0.0, s, ctx);
     kernels::add(y, s, y, ctx);
     kernels::add(y, z, y, ctx);
     tp.clear();
   }
+  final_gradient_steps(y, ctx);
   return y;
 }
 
@@ -102,21 +150,30 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
   ao.lr = opt.lr;
   ao.clip_norm = opt.clip_grad;
   ag::Adam adam(s.parameters(), ao, ctx);
+  ag::ReduceLROnPlateau::Options po;
+  po.factor = opt.lr_factor;
+  po.patience = opt.lr_patience;
+  ag::ReduceLROnPlateau plateau(po);
   ReplayBuffer buf(opt.buffer_capacity, d, dt, ctx);
-  buf.push(s.reverse_sde(opt.init_samples, opt.sde_steps, true, ctx));  // driven by S_K itself
+  const MeanFree& mf = s.mean_free();
+  buf.push(opt.init_from_prior ? s.prior(opt.init_samples, ctx)
+                               : s.reverse_sde(opt.init_samples, opt.sde_steps, true, ctx));  // by S_K itself
   ag::Tape tp(ctx);
   Tensor z = Tensor::empty(Shape{B, d}, dt, ctx);
-  double loss_sum = 0, ess_sum = 0;
+  double loss_sum = 0, ess_sum = 0, epoch_loss = 0;
+  std::int64_t epoch_steps = 0;
   auto t_log = std::chrono::steady_clock::now();
   std::int64_t epochs_since = 0, steps_since = 0;
   for (std::int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
+    epoch_loss = 0;
+    epoch_steps = 0;
     for (std::int64_t it = 0; it < opt.inner_steps && buf.size() >= opt.buffer_min; ++it) {
       const Tensor y0 = buf.sample(B);
       const std::vector<double> t = host_uniforms(B, ctx);
       std::vector<double> sigma(std::size_t(B), 0.0), coef(std::size_t(B), 0.0);
       for (std::int64_t i = 0; i < B; ++i) sigma[std::size_t(i)] = sch.sigma(t[std::size_t(i)]);
       Tensor yt = Tensor::empty(Shape{B, d}, dt, ctx);
-      fill_normal(z, ctx);
+      mf.fill_normal(z, ctx);
       kernels::mul(z, detail::device_column(sigma, dt, ctx), yt, ctx);
       kernels::add(yt, y0, yt, ctx);
       Tensor log_p = Tensor::empty(Shape{B}, dt, ctx);
@@ -124,13 +181,15 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       double ess = 1;
       std::vector<double> w(std::size_t(B), 1.0 / double(B));
       if (c.importance_weighted) {
-        const ImportanceWeights iw = iw_weights(
-            log_p.to_doubles(ctx), buffer_log_density(yt, buf.rows(), sigma, double(d), ctx).to_doubles(ctx));
+        const ImportanceWeights iw =
+            iw_weights(log_p.to_doubles(ctx),
+                       buffer_log_density(yt, buf.rows(), sigma, double(mf.dof(d)), ctx).to_doubles(ctx));
         w = iw.w;
         ess = iw.ess;
       }
       for (std::int64_t i = 0; i < B; ++i)
-        coef[std::size_t(i)] = (sch.h(t[std::size_t(i)]) + c.lambda_eps) * w[std::size_t(i)] / double(d);
+        coef[std::size_t(i)] =
+            (c.lambda_h ? sch.h(t[std::size_t(i)]) + c.lambda_eps : 1.0) * w[std::size_t(i)] / double(d);
       adam.zero_grad();
       const ag::Var pred = s.score(tp, ag::Var::leaf(detail::device_column(t, dt, ctx)), ag::Var::leaf(yt));
       const ag::Var r = ag::sub(tp, pred, ag::Var::leaf(target));
@@ -146,7 +205,9 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       loss_sum += lv;
       ess_sum += ess;
       ++steps_since;
+      if (std::isfinite(lv)) epoch_loss += lv, ++epoch_steps;
     }
+    if (opt.plateau && epoch_steps > 0) plateau.step(epoch_loss / double(epoch_steps), adam);
     buf.push(s.reverse_sde(opt.samples_per_epoch, opt.sde_steps, false, ctx));
     ++epochs_since;
     const bool eval_now = epoch % opt.eval_every == 0 || epoch == opt.epochs;
@@ -158,6 +219,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
       log.seconds_per_epoch = secs / double(epochs_since);
       log.skipped = adam.skipped();
+      log.lr = adam.lr();
       log.buffer_size = buf.size();
       if (eval_now) log.eval = evaluate_idem(s, opt.eval_samples, opt.sde_steps, ctx);
       on_log(log);

@@ -5,19 +5,29 @@
 // mean_b w <stopgrad(s_phi - s_d), x_t> whose gradient is the vector-Jacobian product through g, clipped to
 // norm 10, skipped (and counted) when not finite.
 //
-// Sampling after training is one generator call per chunk. Particle systems (DW-4, LJ-13) need the EGNN
-// networks of a later issue; the sampler refuses them.
+// Sampling after training is one generator call per chunk.
+//
+// Particle systems (DW-4, LJ-13): both networks are EGNNs with ReLU (samplers/egnn.h; gen_layers x gen_width
+// and score_layers x score_width): the generator maps a mean-free Gaussian latent with node features all ones
+// to its output positions x_L (mean removed), the score network takes the noise index as its node feature and
+// returns x_L - x_0. The DSM noise, the diffusion noise and s_d are mean-free. The posterior runs in the full
+// space: the tilted density factorises into a centre-of-mass part (a Gaussian, as the energy is
+// translation-invariant) and the mean-free part, so the mean-free marginal it samples is the subspace
+// posterior; its estimate s_d is then projected.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "nsamp/autograd/module.h"
 #include "nsamp/samplers/dikl.h"
 #include "nsamp/samplers/dikl_posterior.h"
+#include "nsamp/samplers/egnn.h"
 #include "nsamp/samplers/evaluation.h"
+#include "nsamp/samplers/mean_free.h"
 #include "nsamp/samplers/networks.h"
 
 namespace nsamp::samplers {
@@ -55,8 +65,9 @@ class DiklSampler {
   // k * rng_counters(8192 * d)), one generator call each. Returns [n, d] on the context's device.
   Tensor sample(std::int64_t n, std::uint64_t seed, Context& ctx) const;
 
-  std::vector<ag::Var> generator_parameters() const { return gen_.parameters(); }
-  std::vector<ag::Var> score_parameters() const { return score_.parameters(); }
+  std::vector<ag::Var> generator_parameters() const;
+  std::vector<ag::Var> score_parameters() const;
+  const MeanFree& mean_free() const { return mf_; }
   std::vector<ag::Var> parameters() const;  // generator, then score network (the checkpoint's order)
 
  private:
@@ -64,8 +75,10 @@ class DiklSampler {
   DiklConfig cfg_;
   DType dtype_;
   DiklSchedule sch_;
-  ag::MLP gen_;
-  ConditionalMLP score_;
+  MeanFree mf_;
+  std::unique_ptr<ag::MLP> gen_;  // dense targets
+  std::unique_ptr<ConditionalMLP> score_;
+  std::unique_ptr<Egnn> gen_egnn_, score_egnn_;  // particle systems
   DiklPosterior post_;
 };
 

@@ -10,15 +10,24 @@
 // Loss (per inner step, batch of N points): sum_i c_i |s_theta(y_i, t_i) - S_K(y_i, t_i)|^2 / d with
 // c_i = lambda(t_i) / N (iDEM) or lambda(t_i) w_i (IW-SM, w self-normalised over the batch from
 // log p~_t(y_i) - log p^B_t(y_i), the buffer density over the whole buffer), lambda(t) = h(t) + 1e-3.
-// Particle systems (DW-4, LJ) wait for the EGNN networks; the sampler refuses them.
+//
+// Particle systems (DW-4, LJ-13, LJ-55) use the EGNN score network (samplers/egnn.h, SiLU, time as the node
+// feature) and live in the mean-free subspace: the SDE's start and noise, the noising of buffer points and
+// the regression target S_K are projected onto it (S_K's clip per particle can leave a small centre-of-mass
+// part, which the mean-free network could never fit), lambda = 1, the buffer starts from prior samples
+// N(0, h(1) I) projected, d_eff = (n - 1) D in the buffer density, and the learning rate follows
+// ReduceLROnPlateau on the epoch's mean loss. LJ-55 ends the SDE with gradient steps x += step clip(-grad E).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 
+#include "nsamp/samplers/egnn.h"
 #include "nsamp/samplers/evaluation.h"
 #include "nsamp/samplers/idem.h"
+#include "nsamp/samplers/mean_free.h"
 #include "nsamp/samplers/networks.h"
 #include "nsamp/targets/target.h"
 
@@ -34,6 +43,12 @@ struct IdemConfig {
   double coord_scale = 50.000005, coord_shift = 0.000005;  // x = scale y + shift ((x+50)/(100+1e-5)*2 - 1)
   std::int64_t hidden = 128, emb = 128;
   int blocks = 3;
+  int egnn_layers = 3;   // particle systems: EGNN egnn_layers x hidden
+  bool lambda_h = true;  // lambda(t) = h(t) + lambda_eps; false: lambda = 1 (particles)
+  // After the last SDE step: final_grad_steps steps x += final_grad_step * clip(-grad E(x), final_grad_clip)
+  // (the norm of each sample's gradient; LJ-55: 10 steps of 1e-4, clip 20). Target units.
+  int final_grad_steps = 0;
+  double final_grad_step = 1e-4, final_grad_clip = 20;
 };
 
 class IdemSampler {
@@ -43,24 +58,32 @@ class IdemSampler {
   const IdemConfig& config() const { return cfg_; }
   const VeSchedule& schedule() const { return sch_; }
   DType dtype() const { return dtype_; }
-  std::vector<ag::Var> parameters() const { return net_.parameters(); }
-  ag::Var score(ag::Tape& tp, const ag::Var& t, const ag::Var& y) const { return net_.forward(tp, t, y); }
+  std::vector<ag::Var> parameters() const;
+  ag::Var score(ag::Tape& tp, const ag::Var& t, const ag::Var& y) const;
+  const MeanFree& mean_free() const { return mf_; }
   // S_K in normalised units at y [B, d] with noise sigma [B] (normalised units), clipped; log p~ into
   // log_p [B] when given.
   Tensor mc_score(const Tensor& y, const std::vector<double>& sigma, Context& ctx,
                   Tensor* log_p = nullptr) const;
   // The reverse VE SDE from N(0, h(1) I) at t = 1 to t = 0 in `steps` Euler-Maruyama steps, driven by the
-  // network (or, with use_mc, by S_K itself: iDEM's buffer initialisation for GMM). Normalised units.
+  // network (or, with use_mc, by S_K itself: iDEM's buffer initialisation for GMM), then the final gradient
+  // steps when configured. Normalised units.
   Tensor reverse_sde(std::int64_t n, int steps, bool use_mc, Context& ctx) const;
   // Samples in the target's units (x = scale y + shift).
   Tensor to_target_units(const Tensor& y, Context& ctx) const;
+  // Samples of the SDE's start N(0, h(1) I) (mean-free for particles): the particles' buffer initialisation.
+  Tensor prior(std::int64_t n, Context& ctx) const;
 
  private:
+  void final_gradient_steps(Tensor& y, Context& ctx) const;
+
   const targets::Target& target_;
   IdemConfig cfg_;
   DType dtype_;
   VeSchedule sch_;
-  ResidualMLP net_;
+  MeanFree mf_;
+  std::unique_ptr<ResidualMLP> mlp_;  // dense targets
+  std::unique_ptr<Egnn> egnn_;        // particle systems
 };
 
 struct IdemTrainOptions {
@@ -68,6 +91,10 @@ struct IdemTrainOptions {
   double lr = 5e-4, clip_grad = 0.5;
   std::int64_t buffer_capacity = 10000, buffer_min = 1000, init_samples = 1024, samples_per_epoch = 1000;
   int sde_steps = 1000;
+  bool init_from_prior = false;  // the buffer starts from prior samples (particles) instead of the S_K SDE
+  bool plateau = false;          // ReduceLROnPlateau (factor 0.1, patience 10) on the epoch's mean loss
+  double lr_factor = 0.1;
+  std::int64_t lr_patience = 10;
   std::int64_t log_every = 1, eval_every = 10, eval_samples = 1000;  // in epochs
 };
 
@@ -78,6 +105,7 @@ struct IdemTrainLog {
   double loss = 0;  // mean over the epoch's inner steps
   double ess = 1;   // mean normalised ESS of the IW-SM weights (1 for iDEM)
   double seconds_per_epoch = 0;
+  double lr = 0;  // the learning rate at the end of the epoch
   std::int64_t skipped = 0, buffer_size = 0;
   std::optional<IdemEval> eval;
 };
