@@ -130,8 +130,7 @@ std::vector<double> values(const std::vector<ag::Var>& params, Context& ctx) {
 
 }  // namespace
 
-TEST_CASE("dikl sampler: one-step samples are seeded and chunked, and particle systems are refused" *
-          doctest::test_suite("cpu")) {
+TEST_CASE("dikl sampler: one-step samples are seeded and chunked" * doctest::test_suite("cpu")) {
   Context ctx(Device::cpu(), 3);
   auto target = targets::make_target("gaussian", {2});
   const s::DiklSampler sampler(*target, tiny_config(), DType::F64, ctx);
@@ -150,9 +149,6 @@ TEST_CASE("dikl sampler: one-step samples are seeded and chunked, and particle s
                     "generator on the latents");
   CHECK(sampler.parameters().size() ==
         sampler.generator_parameters().size() + sampler.score_parameters().size());
-  auto dw4 = targets::make_target("dw4");
-  CHECK_THROWS_WITH_AS(s::DiklSampler(*dw4, tiny_config(), DType::F32, ctx),
-                       doctest::Contains("particle system"), Error);
   CHECK_THROWS_WITH_AS(sampler.sample(0, 1, ctx), doctest::Contains("at least one sample"), Error);
 }
 
@@ -199,4 +195,45 @@ TEST_CASE("dikl training: each iteration moves the score network, then the gener
   s::train_dikl(sampler, o, ctx, [](const s::DiklTrainLog&) {});
   CHECK(values(sampler.generator_parameters(), ctx) == g1);
   CHECK(values(sampler.score_parameters(), ctx) != s1);
+}
+
+TEST_CASE("dikl sampler: particle systems use EGNNs and stay mean-free" * doctest::test_suite("cpu")) {
+  Context ctx(Device::cpu(), 17);
+  auto dw4 = targets::make_target("dw4");
+  s::DiklConfig c = tiny_config();
+  c.beta_start = 1e-6;
+  c.beta_end = 0.05;
+  c.weight_inv_alpha = false;
+  s::DiklSampler sampler(*dw4, c, DType::F64, ctx);
+  CHECK(sampler.mean_free().active());
+  CHECK(sampler.generator_parameters().front().name() == "generator.embed.weight");
+  const std::vector<double> x = test::to_doubles(sampler.sample(200, 3, ctx), ctx);
+  double worst = 0, var = 0;
+  for (std::size_t r = 0; r < 200; ++r)
+    for (int a = 0; a < 2; ++a) {
+      double sum = 0;
+      for (int i = 0; i < 4; ++i) sum += x[r * 8 + std::size_t(i * 2 + a)];
+      worst = std::max(worst, std::abs(sum));
+    }
+  for (double v : x) var += v * v / (200 * 6);
+  CHECK(worst < 1e-12);
+  // Position output: the untrained generator is about its mean-free N(0, I) latent.
+  CHECK(var == doctest::Approx(1.0).epsilon(0.25));
+  std::vector<double> g0 = values(sampler.generator_parameters(), ctx),
+                      s0 = values(sampler.score_parameters(), ctx);
+  s::DiklTrainOptions o;
+  o.iterations = 2;
+  o.batch = 16;
+  o.score_iter = 2;
+  o.eval_every = 2;
+  o.eval_samples = 100;
+  std::vector<s::DiklTrainLog> logs;
+  s::train_dikl(sampler, o, ctx, [&](const s::DiklTrainLog& l) { logs.push_back(l); });
+  REQUIRE(logs.size() == 1);
+  CHECK(logs[0].skipped == 0);
+  CHECK(std::isfinite(logs[0].generator_loss));
+  REQUIRE(logs[0].eval);
+  CHECK(std::isfinite(logs[0].eval->mean_log_p));
+  CHECK(values(sampler.generator_parameters(), ctx) != g0);
+  CHECK(values(sampler.score_parameters(), ctx) != s0);
 }

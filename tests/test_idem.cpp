@@ -167,6 +167,114 @@ TEST_CASE("idem: the reverse VE SDE driven by S_K samples a Gaussian target" * d
     CHECK(std::abs(m) < 5.0 / std::sqrt(double(N)));
     CHECK(std::abs(v - 1.0) < 0.05);
   }
+}
+
+namespace {
+
+// Largest |sum over particles| of any spatial axis of any row, relative to the rows' largest entry.
+double centre_of_mass_error(const std::vector<double>& x, int n, int D) {
+  double worst = 0, scale = 1e-300;
+  for (double v : x) scale = std::max(scale, std::abs(v));
+  for (std::size_t r = 0; r < x.size() / std::size_t(n * D); ++r)
+    for (int a = 0; a < D; ++a) {
+      double s = 0;
+      for (int i = 0; i < n; ++i) s += x[r * std::size_t(n * D) + std::size_t(i * D + a)];
+      worst = std::max(worst, std::abs(s));
+    }
+  return worst / scale;
+}
+
+s::IdemConfig particle_config() {
+  s::IdemConfig c;
+  c.sigma_min = 1e-5;
+  c.sigma_max = 3.0;
+  c.K = 16;
+  c.clip = 20;
+  c.coord_scale = 1.0;
+  c.coord_shift = 0.0;
+  c.lambda_h = false;
+  c.hidden = 16;
+  c.egnn_layers = 2;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("idem: particle systems live in the mean-free subspace and train an EGNN" *
+          doctest::test_suite("cpu")) {
+  Context ctx(Device::cpu(), 31);
+  auto dw4 = targets::make_target("dw4");
+  s::IdemSampler sampler(*dw4, particle_config(), DType::F64, ctx);
+  CHECK(sampler.mean_free().dof(8) == 6);
+  // The prior: N(0, h(1) I) on the 6 mean-free directions.
+  const std::vector<double> y0 = sampler.prior(4000, ctx).to_doubles(ctx);
+  CHECK(centre_of_mass_error(y0, 4, 2) < 1e-13);
+  double s2 = 0;
+  for (double v : y0) s2 += v * v;
+  const double h1 = sampler.schedule().h(1.0);
+  CHECK(s2 / 4000 == doctest::Approx(6 * h1).epsilon(0.03));  // std of the estimate ~ sqrt(2 / 24000) = 0.9%
+  // S_K and the SDE's samples are mean-free too.
+  const Tensor pts = sampler.prior(32, ctx);
+  const std::vector<double> sk = sampler.mc_score(pts, std::vector<double>(32, 0.5), ctx).to_doubles(ctx);
+  CHECK(centre_of_mass_error(sk, 4, 2) < 1e-13);
+  const std::vector<double> x = sampler.reverse_sde(64, 10, false, ctx).to_doubles(ctx);
+  CHECK(centre_of_mass_error(x, 4, 2) < 1e-12);
+  for (double v : x) REQUIRE(std::isfinite(v));
+  // Two epochs of IW-SM move the network; the weights use d_eff = 6.
+  s::IdemConfig c = particle_config();
+  c.importance_weighted = true;
+  s::IdemSampler iw(*dw4, c, DType::F64, ctx);
+  std::vector<double> p0;
+  for (const ag::Var& p : iw.parameters())
+    for (double v : p.value().to_doubles(ctx)) p0.push_back(v);
+  s::IdemTrainOptions o;
+  o.epochs = 2;
+  o.inner_steps = 3;
+  o.batch = 16;
+  o.buffer_min = 16;
+  o.init_samples = 32;
+  o.samples_per_epoch = 16;
+  o.sde_steps = 10;
+  o.eval_every = 2;
+  o.eval_samples = 64;
+  o.init_from_prior = true;
+  o.plateau = true;
+  std::vector<s::IdemTrainLog> logs;
+  s::train_idem(iw, o, ctx, [&](const s::IdemTrainLog& l) { logs.push_back(l); });
+  REQUIRE(logs.size() == 2);
+  CHECK(logs[1].buffer_size == 32 + 2 * 16);
+  CHECK(std::isfinite(logs[1].loss));
+  CHECK(logs[1].ess > 0);
+  CHECK(logs[1].ess <= 1);
+  CHECK(logs[1].lr == doctest::Approx(5e-4));
+  REQUIRE(logs[1].eval);
+  CHECK(std::isfinite(logs[1].eval->mean_log_p));
+  std::vector<double> p1;
+  for (const ag::Var& p : iw.parameters())
+    for (double v : p.value().to_doubles(ctx)) p1.push_back(v);
+  CHECK(p1 != p0);
+}
+
+TEST_CASE("idem: LJ's final gradient steps lower the energy of the SDE's samples" *
+          doctest::test_suite("cpu")) {
   auto lj = targets::make_target("lj13");
-  CHECK_THROWS_WITH_AS(s::IdemSampler(*lj, c, DType::F64, ctx), doctest::Contains("EGNN"), Error);
+  s::IdemConfig c = particle_config();
+  c.sigma_min = 0.01;
+  c.sigma_max = 2.0;
+  std::vector<double> mean_e;
+  for (int steps : {0, 10}) {
+    Context ctx(Device::cpu(), 32);  // the same network and draws for both
+    c.final_grad_steps = steps;
+    c.final_grad_step = 1e-4;
+    const s::IdemSampler sampler(*lj, c, DType::F64, ctx);
+    const Tensor x = sampler.reverse_sde(32, 20, false, ctx);
+    Tensor e = Tensor::empty(Shape{32}, DType::F64, ctx), g = Tensor::empty(x.shape(), DType::F64, ctx);
+    lj->energy_and_grad(x, e, g, ctx);
+    double m = 0;
+    for (double v : e.to_doubles(ctx)) m += v / 32;
+    mean_e.push_back(m);
+    CHECK(centre_of_mass_error(x.to_doubles(ctx), 13, 3) < 1e-12);
+  }
+  MESSAGE("mean energy without / with 10 gradient steps: " << mean_e[0] << " / " << mean_e[1]);
+  CHECK(mean_e[1] < mean_e[0]);
 }
