@@ -45,6 +45,7 @@ nlohmann::json path_defaults() {
                       {"dds_alpha", 1.0},
                       {"dds_sigma", 1.0},
                       {"traj_per_sample", 8},
+                      {"egnn_layers", 3},
                       {"nsamp_version", kVersion}};
   // The training keys take their values from the quick preset file, so the defaults and the file agree.
   for (const char* k : {"iterations", "batch", "path_steps", "lr", "weight_decay", "lr_step_every",
@@ -70,6 +71,7 @@ samplers::PathConfig path_config(const RunConfig& c) {
   p.channels = c.integer("channels");
   p.layers = int(c.integer("layers"));
   p.traj_per_sample = int(c.integer("traj_per_sample"));
+  p.egnn_layers = int(c.integer("egnn_layers"));
   return p;
 }
 
@@ -296,8 +298,8 @@ struct TrainOpts {
 };
 
 // Defaults, then the preset files of the method's folder, then --config, --set and the command line.
-// Path samplers: NAME.json, NAME-<method>.json, <method>-<target>.json. DiKL and iDEM / IW-SM (both in
-// configs/idem/): <target>.json (the paper's per-target settings), NAME.json (the budget),
+// Path samplers: NAME.json, NAME-<method>.json, <method>-<target>.json, NAME-<target>.json. DiKL and iDEM /
+// IW-SM (both in configs/idem/): <target>.json (the paper's per-target settings), NAME.json (the budget),
 // NAME-<target>.json.
 RunConfig resolve_config(const TrainOpts& o, const CLI::App& cmd) {
   NSAMP_CHECK(o.preset == "quick" || o.preset == "paper", "train: unknown preset '", o.preset,
@@ -320,6 +322,7 @@ RunConfig resolve_config(const TrainOpts& o, const CLI::App& cmd) {
     c.overlay_file(d + o.preset + ".json");
     overlay_if(d + o.preset + "-" + o.method + ".json");
     overlay_if(d + o.method + "-" + o.target + ".json");
+    overlay_if(d + o.preset + "-" + o.target + ".json");  // a budget for one target (quick on particles)
   }
   if (!o.config.empty()) c.overlay_file(o.config);
   for (const std::string& s : o.sets) c.set(s);

@@ -285,3 +285,102 @@ TEST_CASE(
     for (std::size_t i = 0; i < ga.size(); ++i) test::check_close(gb[i], ga[i], 1e-12, 1e-13, "lv gradient");
   }
 }
+
+namespace {
+
+// Largest |sum over particles| of a spatial axis over all rows.
+double com_error(const std::vector<double>& x, int n, int D) {
+  double worst = 0;
+  for (std::size_t r = 0; r < x.size() / std::size_t(n * D); ++r)
+    for (int a = 0; a < D; ++a) {
+      double s = 0;
+      for (int i = 0; i < n; ++i) s += x[r * std::size_t(n * D) + std::size_t(i * D + a)];
+      worst = std::max(worst, std::abs(s));
+    }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("path samplers on particle systems: mean-free paths, fused = autograd R, lv gradient = backprop" *
+          doctest::test_suite("cpu")) {
+  Context ctx(Device::cpu());
+  auto t = targets::make_target("dw4");
+  for (s::PathMethod m :
+       {s::PathMethod::Pis, s::PathMethod::Dis, s::PathMethod::Dds, s::PathMethod::EulerDds}) {
+    CAPTURE(s::path_method_name(m));
+    s::PathConfig c = tiny(m);
+    c.egnn_layers = 2;
+    s::PathSampler ps(*t, c, DType::F64, ctx);
+    CHECK(ps.dof() == 6);
+    CHECK(ps.parameters().front().name() == "control.embed.weight");
+    randomise(ps, Device::cpu(), ctx);
+    const std::int64_t B = 9;
+    const s::PathBatch b = ps.simulate(B, 3, 0, ctx);
+    CHECK(com_error(test::to_doubles(b.x, ctx), 4, 2) < 1e-12);
+    // The fused step draws full-space noise and projects the state; the autograd step projects the noise.
+    // Both give the same R, since the projected control u satisfies u.dW = u.(P dW).
+    const std::vector<double> fused = test::to_doubles(b.R, ctx);
+    ag::Tape tp(ctx);
+    Tensor x_end;
+    const std::vector<double> tape =
+        test::to_doubles(ps.log_rnd(s::PathLoss::Lv, B, 3, 0, tp, ctx).value(), ctx);
+    const double div = m == s::PathMethod::Dis ? -6.0 * (0.1 + 10.0) / 4.0 : 0.0;  // d_eff = 6
+    for (std::size_t i = 0; i < tape.size(); ++i)
+      CHECK(fused[i] == doctest::Approx(tape[i] + div).epsilon(1e-11));
+    // The step-wise lv gradient against backpropagation of var(R) on one tape.
+    const std::vector<ag::Var> params = ps.parameters();
+    zero_grads(params);
+    ag::Tape t2(ctx);
+    ag::Var R = ps.log_rnd(s::PathLoss::Lv, B, 5, 0, t2, ctx);
+    ag::Var mean = ag::mean(t2, R);
+    ag::Var var = ag::scale(t2, ag::sum(t2, ag::square(t2, ag::sub(t2, R, mean))), 1.0 / double(B - 1));
+    ag::Var L = ag::scale(t2, var, 1.0 / 8.0);
+    const double ref_loss = test::to_doubles(L.value(), ctx)[0];
+    t2.backward(L);
+    const auto ref = grads_of(params, ctx);
+    zero_grads(params);
+    const double got_loss = ps.loss_and_grad(s::PathLoss::Lv, B, 5, 0, nullptr, ctx);
+    CHECK(got_loss == doctest::Approx(ref_loss).epsilon(1e-12));
+    const auto got = grads_of(params, ctx);
+    double norm = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      for (double v : ref[i]) norm += v * v;
+      test::check_close(got[i], ref[i], 1e-9, 1e-12, params[i].name());
+    }
+    CHECK(norm > 0);
+  }
+}
+
+TEST_CASE(
+    "path samplers on particle systems: u = 0 on a mean-free Gaussian gives R = -log Z of the subspace" *
+    doctest::test_suite("cpu")) {
+  // E = |x|^2 / 2 restricted to the 6-D mean-free subspace of 4 particles in 2-D: Z = (2 pi)^3. With the
+  // EGNN's coordinate outputs and NN_t zeroed, u = 0 and R = log p_ref(X_N) + E(X_N) = -log Z on every path.
+  Context ctx(Device::cpu());
+  targets::CallbackTarget gauss(
+      "mean_free_gaussian", 8,
+      [](const double* x, std::int64_t B, std::int64_t d, double* e, double* g) {
+        for (std::int64_t b = 0; b < B; ++b) {
+          e[b] = 0;
+          for (std::int64_t j = 0; j < d; ++j) {
+            e[b] += 0.5 * x[b * d + j] * x[b * d + j];
+            if (g) g[b * d + j] = x[b * d + j];
+          }
+        }
+      },
+      targets::Particles{4, 2});
+  for (s::PathMethod m : {s::PathMethod::Pis, s::PathMethod::Dds}) {
+    CAPTURE(s::path_method_name(m));
+    s::PathConfig c = tiny(m);
+    c.steps = 20;
+    s::PathSampler ps(gauss, c, DType::F64, ctx);
+    for (ag::Var p : ps.parameters())
+      if (p.name().find("coord2") != std::string::npos) fill_constant(p.mutable_value(), 0.0, ctx);
+    fill_constant(ps.time_net().parameters().back().mutable_value(), 0.0, ctx);
+    const s::PathBatch b = ps.simulate(32, 7, 0, ctx);
+    for (double r : test::to_doubles(b.R, ctx))
+      CHECK(r == doctest::Approx(-3.0 * std::log(2 * M_PI)).epsilon(1e-12));
+    CHECK(com_error(test::to_doubles(b.x, ctx), 4, 2) < 1e-12);
+  }
+}

@@ -97,8 +97,19 @@ PathSampler::PathSampler(const targets::Target& target, PathConfig config, DType
       cfg_(config),
       dtype_(dtype),
       d_(target.dim()),
-      nn_(target.dim(), config.channels, config.layers, /*zero_init=*/true, dtype, ctx, "control"),
+      mf_(target.particles(), dtype, ctx),
       nn_t_(config.channels, 1, config.layers + 1, dtype, ctx, "time_net") {
+  d_eff_ = mf_.dof(d_);
+  if (mf_.active()) {
+    EgnnConfig ec;
+    ec.hidden = config.channels;
+    ec.layers = config.egnn_layers;
+    ec.act = ag::Activation::SiLU;
+    egnn_ = std::make_unique<Egnn>(target.particles(), ec, dtype, ctx, "control");
+  } else {
+    nn_ = std::make_unique<FourierMLP>(target.dim(), config.channels, config.layers, /*zero_init=*/true,
+                                       dtype, ctx, "control");
+  }
   NSAMP_CHECK(cfg_.steps >= 1, "path sampler: steps must be at least 1, got ", cfg_.steps);
   NSAMP_CHECK(cfg_.clip > 0, "path sampler: clip must be positive, got ", cfg_.clip);
   NSAMP_CHECK(cfg_.traj_per_sample >= 1, "path sampler: traj_per_sample must be at least 1, got ",
@@ -108,7 +119,7 @@ PathSampler::PathSampler(const targets::Target& target, PathConfig config, DType
 }
 
 std::vector<Var> PathSampler::parameters() const {
-  std::vector<Var> p = nn_.parameters();
+  std::vector<Var> p = egnn_ ? egnn_->parameters() : nn_->parameters();
   for (const Var& v : nn_t_.parameters()) p.push_back(v);
   return p;
 }
@@ -144,7 +155,9 @@ Tensor PathSampler::prior(std::int64_t B, int repeats, std::uint64_t seed, std::
     for (int k = 0; k < repeats; ++k) full.insert(full.end(), hv + p * d_, hv + (p + 1) * d_);
   if (cfg_.method == PathMethod::Dds)
     for (double& v : full) v *= cfg_.dds_sigma;
-  return detail::device_values(full, Shape{B, d_}, dtype_, ctx);
+  Tensor x = detail::device_values(full, Shape{B, d_}, dtype_, ctx);
+  mf_.apply(x, ctx);
+  return x;
 }
 
 std::vector<double> dds_cosine_grid(double end, int steps) {
@@ -197,7 +210,7 @@ std::vector<PathSampler::Step> PathSampler::plan(bool eval) const {
       st.k.score_g = -st.t / T;
       st.k.score_scale = s;
       // minus the divergence of mu, trapezoid rule (evaluation only)
-      if (eval) st.k.constant = -double(d_) * 0.25 * (beta(st.t) + beta(st.t + dt)) * dt;
+      if (eval) st.k.constant = -double(d_eff_) * 0.25 * (beta(st.t) + beta(st.t + dt)) * dt;
     }
     if (cfg_.method == PathMethod::EulerDds) st.k.ref = -s;
     plan.push_back(st);
@@ -219,10 +232,28 @@ PathSampler::Control PathSampler::control(Tape& tp, const Var& tv, const Var& x,
   }
   kernels::clamp_forward(score, -cfg_.clip, cfg_.clip, score, ctx);
   if (k.score_scale != 1) kernels::affine(score, k.score_scale, 0.0, score, ctx);
-  const Var nn = nn_.forward(tp, tv, x), nt = nn_t_.forward(tp, tv);
-  const Var u = ag::add(tp, ag::clamp(tp, nn, -cfg_.clip, cfg_.clip),
-                        ag::mul(tp, constant(std::move(score)), ag::clamp(tp, nt, -cfg_.clip, cfg_.clip)));
-  return {u, nn.value(), nt.value()};
+  const Var nn = network(tp, tv, x), nt = nn_t_.forward(tp, tv);
+  Var u = ag::add(tp, ag::clamp(tp, nn, -cfg_.clip, cfg_.clip),
+                  ag::mul(tp, constant(std::move(score)), ag::clamp(tp, nt, -cfg_.clip, cfg_.clip)));
+  if (!mf_.active()) return {u, nn.value(), nt.value()};
+  u = mf_.apply(tp, u);
+  return {u, u.value(), Tensor()};
+}
+
+Var PathSampler::network(Tape& tp, const Var& tv, const Var& x) const {
+  if (!egnn_) return nn_->forward(tp, tv, x);
+  const std::int64_t B = x.shape().rows();
+  Tensor tb = Tensor::zeros(Shape{B, 1}, dtype_, x.device(), tp.ctx());
+  kernels::add(tb, tv.value(), tb, tp.ctx());  // the shared time broadcast to every sample, on the device
+  return egnn_->forward(tp, constant(tb), x);
+}
+
+// The fused step for particle systems takes the projected control itself: no score term, no clip, nt = 0.
+void PathSampler::fused_coef(kernels::SdeStepCoef& coef, Tensor& nt, Context& ctx) const {
+  if (!mf_.active()) return;
+  coef.score_x = coef.score_g = 0;
+  coef.clip = 1e30;
+  nt = Tensor::zeros(Shape{1, 1}, dtype_, ctx.device(), ctx);
 }
 
 // One pass over B paths on `tp`. Eval: w = u, every term of R. KlTrain: w = u, recorded through the whole
@@ -246,7 +277,7 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
   Var R = constant(Tensor::zeros(Shape{B}, dtype_, dev, ctx));
   if (reversal && pass != Pass::KlTrain) {  // log N(X_0; 0, I) of the untruncated normal
     ag::NoGrad ng(tp);
-    R = constant(ag::affine(tp, ag::sq_norm_rows(tp, x), -0.5, -0.5 * double(d_) * kLog2Pi).value());
+    R = constant(ag::affine(tp, ag::sq_norm_rows(tp, x), -0.5, -0.5 * double(d_eff_) * kLog2Pi).value());
   }
   Tensor xi = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
   Tensor gE = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx), e = Tensor::empty(Shape{B}, dtype_, dev, ctx);
@@ -258,29 +289,42 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
     Tensor time = Tensor::empty(Shape{1, 1}, dtype_, dev, ctx);
     fill_constant(time, steps[k].t, ctx);
     const Var tv = constant(time);
-    target_.energy_and_grad(x.value(), e, gE, ctx);
+    if (k == 0 && cfg_.method == PathMethod::Pis && mf_.active())
+      zero(gE, ctx);  // PIS starts with every particle at the origin, where a pair energy's gradient is 0/0
+    else
+      target_.energy_and_grad(x.value(), e, gE, ctx);
     if (fused) {
       Tensor R_next = R.value();
       if (pass == Pass::LvBackward) {
         // x and R are constants here, so new buffers: the tape's nodes still read this step's x.
         Tensor x_next = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx),
                ug = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
-        const Control c = control(tp, tv, x, gE, coef, ctx);
+        Control c = control(tp, tv, x, gE, coef, ctx);
+        fused_coef(coef, c.nt, ctx);
         kernels::sde_step(x.value(), c.nn, c.nt, gE, coef, seed, noise_at, x_next, R_next, cotangent, &ug,
                           ctx);
         tp.backward(c.u, ug);
+        mf_.apply(x_next, ctx);
         x = constant(x_next);
       } else {
         ag::NoGrad ng(tp);
-        const Tensor nn = nn_.forward(tp, tv, x).value(), nt = nn_t_.forward(tp, tv).value();
         Tensor xv = x.value();
-        kernels::sde_step(xv, nn, nt, gE, coef, seed, noise_at, xv, R_next, nullptr, nullptr, ctx);
+        if (mf_.active()) {
+          Control c = control(tp, tv, x, gE, coef, ctx);
+          fused_coef(coef, c.nt, ctx);
+          kernels::sde_step(xv, c.nn, c.nt, gE, coef, seed, noise_at, xv, R_next, nullptr, nullptr, ctx);
+          mf_.apply(xv, ctx);
+        } else {
+          const Tensor nn = nn_->forward(tp, tv, x).value(), nt = nn_t_.forward(tp, tv).value();
+          kernels::sde_step(xv, nn, nt, gE, coef, seed, noise_at, xv, R_next, nullptr, nullptr, ctx);
+        }
       }
       continue;
     }
     fill_normal_at(xi, seed, noise_at, ctx);
     Tensor dWt = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
     kernels::affine(xi, std::sqrt(coef.h), 0.0, dWt, ctx);
+    mf_.apply(dWt, ctx);  // u is mean-free, so u.dW is unchanged; the state stays in the subspace
     const Var dW = constant(dWt);
     const Var u = control(tp, tv, x, gE, coef, ctx).u;
     const Var w = lv ? ag::detach(u) : u;
@@ -313,7 +357,7 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
                                                        : 1.0;
     term = ag::add(
         tp, term,
-        ag::affine(tp, ag::sq_norm_rows(tp, x), -0.5 / s2, -0.5 * double(d_) * (kLog2Pi + std::log(s2))));
+        ag::affine(tp, ag::sq_norm_rows(tp, x), -0.5 / s2, -0.5 * double(d_eff_) * (kLog2Pi + std::log(s2))));
   }
   return ag::add(tp, R, term);
 }

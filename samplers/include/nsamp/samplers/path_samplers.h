@@ -28,15 +28,26 @@
 //  - lv_traj: each start point repeated traj_per_sample times; the mean over points of the per-point
 //    unbiased variance.
 // Paths with a non-finite R (kl) or R >= 1e8 (lv) are dropped, and the loss is divided by the dimension.
+//
+// Particle systems (DW-4, LJ): the control network is an EGNN (samplers/egnn.h, SiLU, egnn_layers x
+// channels, the time as node feature), and the paths live in the mean-free subspace of dimension
+// d_eff = (n - 1) D: the prior is projected, the control u (network, score term and all) is projected, and
+// the state after every step. Since P u = u and P is symmetric, u.dW = u.(P dW), so the R of the full-space
+// noise is exactly that of the projected noise, and the fused step serves unchanged (it receives the
+// projected u as its network output, with no score term and no clip). The densities of R (prior, reference,
+// DIS's divergence) are those of the subspace, so log Z is the integral of exp(-E) over it.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "nsamp/autograd/module.h"
 #include "nsamp/autograd/tape.h"
 #include "nsamp/kernels/sde.h"
+#include "nsamp/samplers/egnn.h"
+#include "nsamp/samplers/mean_free.h"
 #include "nsamp/samplers/networks.h"
 #include "nsamp/targets/target.h"
 
@@ -59,7 +70,8 @@ struct PathConfig {
   double prior_quantile = 5e-5;  // DIS/EulerDDS prior truncated at these per-coordinate quantiles
   double clip = 10.0;            // elementwise clip of NN, NN_t and the (interpolated) score
   std::int64_t channels = 64;
-  int layers = 2;  // hidden Linear(C, C) blocks of the FourierMLP (NN_t has layers + 1 linear layers)
+  int layers = 2;       // hidden Linear(C, C) blocks of the FourierMLP (NN_t has layers + 1 linear layers)
+  int egnn_layers = 3;  // particle systems: the EGNN control network's layers (width `channels`)
   int traj_per_sample = 1;
   double terminal_time() const;
 };
@@ -95,8 +107,9 @@ class PathSampler {
   std::vector<ag::Var> parameters() const;
   const PathConfig& config() const { return cfg_; }
   void set_clip(double clip) { cfg_.clip = clip; }  // the training schedule raises it
-  FourierMLP& control_net() { return nn_; }
   TimeNet& time_net() { return nn_t_; }
+  const MeanFree& mean_free() const { return mf_; }
+  std::int64_t dof() const { return d_eff_; }  // d, or (n - 1) D for particle systems
   // Noise counters one simulation of `batch` paths consumes (offsets of successive batches must differ by
   // at least this much).
   std::uint64_t counters_per_batch(std::int64_t batch) const;
@@ -116,6 +129,8 @@ class PathSampler {
   std::vector<Step> plan(bool eval) const;
   Control control(ag::Tape& tp, const ag::Var& tv, const ag::Var& x, const Tensor& grad_e,
                   const kernels::SdeStepCoef& k, Context& ctx) const;
+  ag::Var network(ag::Tape& tp, const ag::Var& tv, const ag::Var& x) const;  // NN(t, x)
+  void fused_coef(kernels::SdeStepCoef& coef, Tensor& nt, Context& ctx) const;
   Tensor prior(std::int64_t batch, int repeats, std::uint64_t seed, std::uint64_t offset, Context& ctx) const;
   ag::Var run(Pass pass, std::int64_t batch, int repeats, std::uint64_t seed, std::uint64_t offset,
               const Tensor* cotangent, ag::Tape& tape, Tensor* x_end, Context& ctx) const;
@@ -123,8 +138,10 @@ class PathSampler {
   const targets::Target& target_;
   PathConfig cfg_;
   DType dtype_;
-  std::int64_t d_;
-  FourierMLP nn_;
+  std::int64_t d_, d_eff_;
+  MeanFree mf_;
+  std::unique_ptr<FourierMLP> nn_;  // dense targets
+  std::unique_ptr<Egnn> egnn_;      // particle systems
   TimeNet nn_t_;
 };
 
