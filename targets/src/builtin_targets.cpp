@@ -501,7 +501,9 @@ std::unique_ptr<Target> make_target(const std::string& name, const TargetOptions
     return std::make_unique<PairTarget>(name, Family::DoubleWell4, 4, 2, "val_split_DW4.npy");
   if (name == "lj13")
     return std::make_unique<PairTarget>(name, Family::LennardJones, 13, 3, "val_split_LJ13-1000.npy");
-  if (name == "lj55") return std::make_unique<PairTarget>(name, Family::LennardJones, 55, 3, "");
+  // No public LJ-55 set: this is the file `nsamp reference` writes (README, "reference procedure").
+  if (name == "lj55")
+    return std::make_unique<PairTarget>(name, Family::LennardJones, 55, 3, "lj55_mala_reference.npy");
   if (name == "gaussian") {
     NSAMP_CHECK(o.dim > 0, "target gaussian: needs a dimension (TargetOptions::dim > 0), got ", o.dim);
     return std::make_unique<GaussianTarget>(static_cast<int>(o.dim));

@@ -1,6 +1,7 @@
 #include "nsamp/targets/reference.h"
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "nsamp/core/npy.h"
 
@@ -46,6 +47,9 @@ Tensor load_reference(const Target& target, Context& ctx, DType dtype, const std
     NSAMP_CHECK(!target.reference_file().empty(), "load_reference(", target.name(),
                 "): the target has no reference file; pass one explicitly");
     file = data_dir() + "/" + target.reference_file();
+    NSAMP_CHECK(std::filesystem::exists(file), "load_reference(", target.name(), "): ", file,
+                " not found (set $NSAMP_DATA_DIR to the folder that holds it; `nsamp reference --target ",
+                target.name(), " --out ", file, "` writes a checked MCMC reference set)");
   }
   Tensor x = read_npy(file, ctx, dtype);
   NSAMP_CHECK(x.rank() == 2 && x.cols() == target.dim(), "load_reference(", target.name(), "): ", file,
