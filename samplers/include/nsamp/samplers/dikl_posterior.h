@@ -18,7 +18,9 @@
 // carried across calls. Every MALA step of a dense built-in target is one fused pass per chain
 // (Target::mala_step_fused); user targets and particle systems run the unfused sequence.
 //
-// Not yet: particle systems' mean-free proposals and noise (the EGNN issue).
+// Particle systems: the posterior runs in the full space. Their energy is translation-invariant, so the
+// tilted density splits into a Gaussian centre-of-mass factor and the mean-free factor, whose marginal is the
+// posterior of the mean-free subspace; DiKL's trainer projects the resulting s_d onto that subspace.
 #pragma once
 
 #include <cstdint>
