@@ -1,4 +1,5 @@
-// bench_egnn: time per sample of the EGNN (samplers/egnn.h) forward pass and of forward + backward (parameter
+// bench_egnn: time per sample of the EGNN (samplers/egnn.h) forward pass without a tape (the fused pair pass,
+// "forward_fused"), on a recording tape (the composed ops, "forward") and of forward + backward (parameter
 // and input gradients, a random cotangent), for n = 4, 13, 55 particles (DW-4 in 2-D, LJ-13 and LJ-55 in 3-D)
 // at the given width and depth, on one device. One JSON line per case, with the network's FLOPs per sample
 // (Egnn::flops_per_sample: the edge and node GEMMs; backward counted as twice the forward).
@@ -63,9 +64,15 @@ int main(int argc, char** argv) {
         const ag::Var x = ag::Var::leaf(xt, true), t = ag::Var::leaf(tt);
         std::vector<ag::Var> wrt = net.parameters();
         wrt.push_back(x);
-        for (bool backward : {false, true}) {
+        for (int pass = 0; pass < 3; ++pass) {
+          const bool backward = pass == 2;
           auto run = [&] {
             ag::Tape tp(ctx);
+            if (pass == 0) {
+              ag::NoGrad ng(tp);
+              net.forward(tp, t, x);
+              return;
+            }
             const ag::Var y = net.forward(tp, t, x);
             if (backward) tp.gradients(y, wrt, cot);
           };
@@ -83,7 +90,10 @@ int main(int argc, char** argv) {
               "\"layers\": %d, \"batch\": %lld, \"pass\": \"%s\", \"ms\": %.4f, \"us_per_sample\": %.3f, "
               "\"gflops\": %.2f}\n",
               ctx.device().str().c_str(), n, D, (long long)width, layers, (long long)B,
-              backward ? "forward_backward" : "forward", s * 1e3, s * 1e6 / double(B), flops / s * 1e-9);
+              pass == 0  ? "forward_fused"
+              : backward ? "forward_backward"
+                         : "forward",
+              s * 1e3, s * 1e6 / double(B), flops / s * 1e-9);
           std::fflush(stdout);
         }
       }

@@ -94,31 +94,35 @@ TEST_CASE("egnn: equivariant to rotations, reflections, translations and permuta
     const std::vector<double> x =
         test::to_doubles(test::randn(Shape{B, d}, DType::F64, Device::cpu(), ctx, ++seed, 1.5), ctx);
     const std::vector<double> t = c.time ? std::vector<double>{0.1, 0.5, 0.9} : std::vector<double>{};
-    const std::vector<double> y = run(net, x, t, B, Device::cpu(), DType::F64, ctx);
-    double scale = 0;
-    for (double v : y) scale = std::max(scale, std::abs(v));
-    REQUIRE(scale > 1e-2);  // a non-trivial map, so that the checks below can fail
-    // Mean-free output.
-    for (int b = 0; b < B; ++b)
-      for (int a = 0; a < c.D; ++a) {
-        double s = 0;
-        for (int i = 0; i < c.n; ++i) s += y[std::size_t((b * c.n + i) * c.D + a)];
-        CHECK(std::abs(s) < 1e-12 * scale * c.n);
+    for (bool fused : {true, false}) {  // the fused no-grad pass and the composed ops
+      CAPTURE(fused);
+      net.set_fused_inference(fused);
+      const std::vector<double> y = run(net, x, t, B, Device::cpu(), DType::F64, ctx);
+      double scale = 0;
+      for (double v : y) scale = std::max(scale, std::abs(v));
+      REQUIRE(scale > 1e-2);  // a non-trivial map, so that the checks below can fail
+      // Mean-free output.
+      for (int b = 0; b < B; ++b)
+        for (int a = 0; a < c.D; ++a) {
+          double s = 0;
+          for (int i = 0; i < c.n; ++i) s += y[std::size_t((b * c.n + i) * c.D + a)];
+          CHECK(std::abs(s) < 1e-12 * scale * c.n);
+        }
+      std::vector<int> perm(std::size_t(c.n)), id(std::size_t(c.n));
+      std::iota(perm.begin(), perm.end(), 0);
+      std::iota(id.begin(), id.end(), 0);
+      std::rotate(perm.begin(), perm.begin() + 1, perm.end());
+      std::swap(perm[0], perm[std::size_t(c.n - 1)]);
+      const std::vector<double> shift =
+          test::to_doubles(test::randn(Shape{c.D}, DType::F64, Device::cpu(), ctx, ++seed, 3.0), ctx);
+      const std::vector<double> zero(std::size_t(c.D), 0.0);
+      for (bool reflect : {false, true}) {
+        CAPTURE(reflect);
+        const std::vector<double> Q = random_orthogonal(c.D, reflect, ctx, ++seed);
+        const std::vector<double> got =
+            run(net, transform(x, B, c.n, c.D, Q, perm, shift), t, B, Device::cpu(), DType::F64, ctx);
+        test::check_close(got, transform(y, B, c.n, c.D, Q, perm, zero), 0, 1e-10 * scale, "E(n) x S_n");
       }
-    std::vector<int> perm(std::size_t(c.n)), id(std::size_t(c.n));
-    std::iota(perm.begin(), perm.end(), 0);
-    std::iota(id.begin(), id.end(), 0);
-    std::rotate(perm.begin(), perm.begin() + 1, perm.end());
-    std::swap(perm[0], perm[std::size_t(c.n - 1)]);
-    const std::vector<double> shift =
-        test::to_doubles(test::randn(Shape{c.D}, DType::F64, Device::cpu(), ctx, ++seed, 3.0), ctx);
-    const std::vector<double> zero(std::size_t(c.D), 0.0);
-    for (bool reflect : {false, true}) {
-      CAPTURE(reflect);
-      const std::vector<double> Q = random_orthogonal(c.D, reflect, ctx, ++seed);
-      const std::vector<double> got =
-          run(net, transform(x, B, c.n, c.D, Q, perm, shift), t, B, Device::cpu(), DType::F64, ctx);
-      test::check_close(got, transform(y, B, c.n, c.D, Q, perm, zero), 0, 1e-10 * scale, "E(n) x S_n");
     }
   }
 }
@@ -172,6 +176,54 @@ TEST_CASE("egnn: gradients in parameters and inputs match float64 finite differe
       for (double g : numeric) scale = std::max(scale, std::abs(g));
       test::check_close(analytic, numeric, 0, 1e-6 * std::max(scale, 1e-3), wrt[k].name());
     }
+  }
+}
+
+NSAMP_DEVICE_TEST("egnn: the fused no-grad forward equals the composed ops") {
+  // kernels::egnn_pairs (CPU: a thread per sample; CUDA: a block per sample, edge tiles in shared memory)
+  // against the differentiable ops in float64 on the CPU; widths below, at and above a warp, tiles that end
+  // mid-particle (n (n - 1) not a multiple of the tile), attention and tanh on and off.
+  Context ctx(dev, 26);
+  Context host(Device::cpu(), 26);
+  struct Case {
+    int n, D;
+    std::int64_t H;
+    bool attention, tanh;
+    samplers::EgnnConfig::Output out;
+  };
+  const Case cases[] = {{4, 2, 20, true, true, samplers::EgnnConfig::Output::Displacement},
+                        {13, 3, 32, true, true, samplers::EgnnConfig::Output::Position},
+                        {5, 3, 40, false, false, samplers::EgnnConfig::Output::Displacement},
+                        {7, 2, 16, true, false, samplers::EgnnConfig::Output::Position}};
+  std::uint64_t seed = 300;
+  for (const Case& c : cases) {
+    CAPTURE(c.n);
+    CAPTURE(c.H);
+    samplers::EgnnConfig cfg;
+    cfg.hidden = c.H;
+    cfg.layers = 3;
+    cfg.attention = c.attention;
+    cfg.tanh = c.tanh;
+    cfg.output = c.out;
+    const DType dt = dev.is_cuda() ? DType::F32 : DType::F64;
+    samplers::Egnn ref(targets::Particles{c.n, c.D}, cfg, DType::F64, host),
+        net(targets::Particles{c.n, c.D}, cfg, dt, ctx);
+    randomise(ref.parameters(), host, 0.15);
+    std::vector<Var> pr = ref.parameters(), pn = net.parameters();
+    for (std::size_t k = 0; k < pr.size(); ++k)
+      pn[k].mutable_value() =
+          test::from_doubles(test::to_doubles(pr[k].value(), host), pr[k].shape(), dt, dev, ctx);
+    const int B = 5;
+    const std::vector<double> x = test::to_doubles(
+        test::randn(Shape{B, c.n * c.D}, DType::F64, Device::cpu(), host, ++seed, 1.5), host);
+    const std::vector<double> t{0.1, 0.3, 0.5, 0.7, 0.9};
+    ref.set_fused_inference(false);
+    const std::vector<double> want = run(ref, x, t, B, Device::cpu(), DType::F64, host);
+    const std::vector<double> got = run(net, x, t, B, dev, dt, ctx);
+    double scale = 0;
+    for (double v : want) scale = std::max(scale, std::abs(v));
+    REQUIRE(scale > 1e-3);
+    test::check_close(got, want, 0, (dt == DType::F32 ? 1e-5 : 1e-12) * scale, "fused forward");
   }
 }
 

@@ -1,6 +1,7 @@
 #include "nsamp/samplers/egnn.h"
 
 #include "nsamp/core/fill.h"
+#include "nsamp/kernels/egnn.h"
 
 namespace nsamp::samplers {
 
@@ -79,6 +80,7 @@ ag::Var Egnn::forward(ag::Tape& tp, const ag::Var& feature, const ag::Var& x) co
     f = Var::leaf(ones);
   }
   Var h = embed_.forward(tp, f);
+  if (!tp.recording() && cfg_.fused_inference) return forward_fused(tp, h, x);
   Var d = ag::sub(tp, ag::gather_rows(tp, xs, g.row), ag::gather_rows(tp, xs, g.col));
   const Var a = ag::reshape(tp, ag::sq_norm_rows(tp, d), Shape{E, 1});
   Var r = a, xc = xs;
@@ -110,6 +112,54 @@ ag::Var Egnn::forward(ag::Tape& tp, const ag::Var& feature, const ag::Var& x) co
   }
   const Var out = cfg_.output == EgnnConfig::Output::Displacement ? ag::sub(tp, xc, xs) : xc;
   return mean_free_.apply(tp, ag::reshape(tp, out, Shape{B, n * D}));
+}
+
+// The no-grad forward: node-level ops as above (constants), the pair part of each layer fused.
+ag::Var Egnn::forward_fused(ag::Tape& tp, const ag::Var& h0, const ag::Var& x) const {
+  const std::int64_t n = p_.n, D = p_.spatial, H = cfg_.hidden, B = x.shape().rows(), N = B * n;
+  Context& ctx = tp.ctx();
+  using ag::Var;
+  const Tensor x0 = x.value().reshape(Shape{N, D});
+  Tensor xc = x0;
+  Var h = h0;
+  for (int l = 0; l < cfg_.layers; ++l) {
+    const Layer& L = layers_[std::size_t(l)];
+    const std::vector<Var> w1 = ag::split_cols(tp, L.edge1.weight(), {H, H, 2});
+    const Tensor hi = ag::linear(tp, h, w1[0], Var()).value(), hj = ag::linear(tp, h, w1[1], Var()).value();
+    kernels::EgnnLayerWeights w;
+    w.W1 = L.edge1.weight().value();
+    w.b1 = L.edge1.bias().value();
+    w.W2 = L.edge2.weight().value();
+    w.b2 = L.edge2.bias().value();
+    if (cfg_.attention) {
+      w.att_w = L.att.weight().value();
+      w.att_b = L.att.bias().value();
+    }
+    w.c1_w = L.coord1.weight().value();
+    w.c1_b = L.coord1.bias().value();
+    w.c2_w = L.coord2.weight().value();
+    w.act = cfg_.act;
+    w.tanh = cfg_.tanh;
+    w.coords_range = cfg_.tanh ? cfg_.coords_range / cfg_.layers : 1.0;
+    const bool last = l + 1 == cfg_.layers;
+    Tensor x_next = Tensor::empty(Shape{N, D}, dtype_, ctx), agg;
+    if (!last) agg = Tensor::empty(Shape{N, H}, dtype_, ctx);
+    kernels::egnn_pairs(hi, hj, xc, x0, int(n), w, x_next, last ? nullptr : &agg, ctx);
+    if (!last) {
+      const Var upd =
+          L.node2.forward(tp, L.node1.forward(tp, ag::concat_cols(tp, {h, Var::leaf(agg)}), cfg_.act));
+      h = ag::add(tp, h, upd);
+    }
+    xc = x_next;
+  }
+  Tensor out = xc;
+  if (cfg_.output == EgnnConfig::Output::Displacement) {
+    out = Tensor::empty(Shape{N, D}, dtype_, ctx);
+    kernels::sub(xc, x0, out, ctx);
+  }
+  Tensor flat = out.reshape(Shape{B, n * D});
+  mean_free_.apply(flat, ctx);
+  return Var::leaf(flat);
 }
 
 std::vector<ag::Var> Egnn::parameters() const {

@@ -15,9 +15,11 @@
 // linear map (one [H, 2H + 2] weight, PyTorch's initialisation). The last layer's node update feeds nothing
 // (the coordinates use the layer's old h), so that layer has no node MLP.
 //
-// Every step is a differentiable op of the autograd library (gathers over pair indices, per-edge GEMMs, a
-// scatter-add per aggregation), so the CPU path is exact in float64 and the CUDA path runs the same kernels.
-// Memory: each edge tensor is [B n (n - 1), H]; LJ-55 at B = 128, H = 128 holds about 48M floats per tensor.
+// On a recording tape every step is a differentiable op of the autograd library (gathers over pair indices,
+// per-edge GEMMs, a scatter-add per aggregation), so the CPU path is exact in float64 and the CUDA path runs
+// the same kernels; each edge tensor is [B n (n - 1), H] (LJ-55 at B = 128, H = 128: about 48M floats per
+// tensor). Without a tape (sampling loops, evaluation) the pair part of each layer is one fused pass per
+// sample (kernels/egnn.h) that keeps the messages on chip; the node-level GEMMs stay as they are.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,7 @@ struct EgnnConfig {
   bool tanh = true;            // tanh-bounded coordinate updates (else phi_x unbounded, no C)
   double coords_range = 15.0;  // C = coords_range / layers
   enum class Output { Displacement, Position } output = Output::Displacement;
+  bool fused_inference = true;  // no-grad forward passes take kernels::egnn_pairs
 };
 
 class Egnn : public ag::Module {
@@ -49,6 +52,7 @@ class Egnn : public ag::Module {
   ag::Var forward(ag::Tape& tp, const ag::Var& feature, const ag::Var& x) const;
   std::vector<ag::Var> parameters() const override;
   const EgnnConfig& config() const { return cfg_; }
+  void set_fused_inference(bool on) { cfg_.fused_inference = on; }
   const targets::Particles& particles() const { return p_; }
   // Multiply-adds of one forward pass per sample (the edge and node GEMMs; for benchmarks).
   double flops_per_sample() const;
@@ -62,6 +66,7 @@ class Egnn : public ag::Module {
     Tensor row, col, node_sample;
   };
   const Graph& graph(std::int64_t B, Context& ctx) const;
+  ag::Var forward_fused(ag::Tape& tp, const ag::Var& h0, const ag::Var& x) const;
 
   targets::Particles p_;
   EgnnConfig cfg_;
