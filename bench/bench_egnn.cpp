@@ -1,8 +1,9 @@
-// bench_egnn: time per sample of the EGNN (samplers/egnn.h) forward pass without a tape (the fused pair pass,
-// "forward_fused"), on a recording tape (the composed ops, "forward") and of forward + backward (parameter
-// and input gradients, a random cotangent), for n = 4, 13, 55 particles (DW-4 in 2-D, LJ-13 and LJ-55 in 3-D)
-// at the given width and depth, on one device. One JSON line per case, with the network's FLOPs per sample
-// (Egnn::flops_per_sample: the edge and node GEMMs; backward counted as twice the forward).
+// bench_egnn: time per sample of the EGNN (samplers/egnn.h) forward pass without a tape and of forward +
+// backward (parameter and input gradients, a random cotangent), for both implementations ("fused": the pair
+// kernels of kernels/egnn.h; "composed": the autograd ops over stored edge tensors), for n = 4, 13, 55
+// particles (DW-4 in 2-D, LJ-13 and LJ-55 in 3-D) at the given width and depth, on one device. One JSON line
+// per case, with the network's FLOPs per sample (Egnn::flops_per_sample: the edge and node GEMMs; backward
+// counted as twice the forward).
 //   bench_egnn [--device cpu|cuda|auto] [--particles 4,13,55] [--width 128] [--layers 3]
 //              [--batches 64,256] [--reps N]
 #include <chrono>
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
       samplers::EgnnConfig cfg;
       cfg.hidden = width;
       cfg.layers = layers;
-      const samplers::Egnn net(targets::Particles{n, D}, cfg, DType::F32, ctx, "bench");
+      samplers::Egnn net(targets::Particles{n, D}, cfg, DType::F32, ctx, "bench");
       for (const std::string& bs : batches) {
         const std::int64_t B = std::stoll(bs);
         Tensor xt = Tensor::empty(Shape{B, std::int64_t(n) * D}, DType::F32, ctx),
@@ -64,17 +65,17 @@ int main(int argc, char** argv) {
         const ag::Var x = ag::Var::leaf(xt, true), t = ag::Var::leaf(tt);
         std::vector<ag::Var> wrt = net.parameters();
         wrt.push_back(x);
-        for (int pass = 0; pass < 3; ++pass) {
-          const bool backward = pass == 2;
+        for (int pass = 0; pass < 4; ++pass) {
+          const bool backward = pass % 2 == 1, fused = pass < 2;
+          net.set_fused(fused);
           auto run = [&] {
             ag::Tape tp(ctx);
-            if (pass == 0) {
+            if (!backward) {
               ag::NoGrad ng(tp);
               net.forward(tp, t, x);
               return;
             }
-            const ag::Var y = net.forward(tp, t, x);
-            if (backward) tp.gradients(y, wrt, cot);
+            tp.gradients(net.forward(tp, t, x), wrt, cot);
           };
           run();  // warm-up: the pair indices, the allocator cache
           ctx.synchronize();
@@ -87,13 +88,11 @@ int main(int argc, char** argv) {
           std::printf(
               "{\"bench\": \"egnn\", \"device\": \"%s\", \"particles\": %d, \"spatial\": %d, \"width\": "
               "%lld, "
-              "\"layers\": %d, \"batch\": %lld, \"pass\": \"%s\", \"ms\": %.4f, \"us_per_sample\": %.3f, "
-              "\"gflops\": %.2f}\n",
+              "\"layers\": %d, \"batch\": %lld, \"impl\": \"%s\", \"pass\": \"%s\", \"ms\": %.4f, "
+              "\"us_per_sample\": %.3f, \"gflops\": %.2f}\n",
               ctx.device().str().c_str(), n, D, (long long)width, layers, (long long)B,
-              pass == 0  ? "forward_fused"
-              : backward ? "forward_backward"
-                         : "forward",
-              s * 1e3, s * 1e6 / double(B), flops / s * 1e-9);
+              fused ? "fused" : "composed", backward ? "forward_backward" : "forward", s * 1e3,
+              s * 1e6 / double(B), flops / s * 1e-9);
           std::fflush(stdout);
         }
       }

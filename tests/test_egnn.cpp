@@ -96,7 +96,7 @@ TEST_CASE("egnn: equivariant to rotations, reflections, translations and permuta
     const std::vector<double> t = c.time ? std::vector<double>{0.1, 0.5, 0.9} : std::vector<double>{};
     for (bool fused : {true, false}) {  // the fused no-grad pass and the composed ops
       CAPTURE(fused);
-      net.set_fused_inference(fused);
+      net.set_fused(fused);
       const std::vector<double> y = run(net, x, t, B, Device::cpu(), DType::F64, ctx);
       double scale = 0;
       for (double v : y) scale = std::max(scale, std::abs(v));
@@ -127,56 +127,59 @@ TEST_CASE("egnn: equivariant to rotations, reflections, translations and permuta
   }
 }
 
-TEST_CASE("egnn: gradients in parameters and inputs match float64 finite differences" *
+TEST_CASE("egnn: gradients in parameters and inputs (fused and composed) match float64 finite differences" *
           doctest::test_suite("cpu")) {
   Context ctx(Device::cpu(), 22);
-  for (auto out : {samplers::EgnnConfig::Output::Displacement, samplers::EgnnConfig::Output::Position}) {
-    samplers::EgnnConfig cfg;
-    cfg.hidden = 5;
-    cfg.layers = 2;
-    cfg.output = out;
-    samplers::Egnn net({3, 2}, cfg, DType::F64, ctx);
-    randomise(net.parameters(), ctx, 0.4);
-    const Var x = Var::leaf(test::randn(Shape{2, 6}, DType::F64, Device::cpu(), ctx, 5, 1.2), true, "x");
-    const Var t =
-        Var::leaf(test::from_doubles({0.2, 0.7}, Shape{2, 1}, DType::F64, Device::cpu(), ctx), true, "t");
-    std::vector<Var> wrt = net.parameters();
-    wrt.push_back(x);
-    wrt.push_back(t);
-    const auto f = [&](Tape& tp) { return net.forward(tp, t, x); };
-    Tape tp(ctx);
-    const Var y = f(tp);
-    const Tensor w = test::randn(y.shape(), DType::F64, Device::cpu(), ctx, 9);
-    const std::vector<double> wv = test::to_doubles(w, ctx);
-    const std::vector<Tensor> grads = tp.gradients(y, wrt, w);
-    auto objective = [&]() {
-      Tape t2(ctx);
-      ag::NoGrad ng(t2);
-      const std::vector<double> v = test::to_doubles(f(t2).value(), ctx);
-      double s = 0;
-      for (std::size_t i = 0; i < v.size(); ++i) s += wv[i] * v[i];
-      return s;
-    };
-    for (std::size_t k = 0; k < wrt.size(); ++k) {
-      CAPTURE(wrt[k].name());
-      REQUIRE(grads[k].defined());
-      const std::vector<double> analytic = test::to_doubles(grads[k], ctx);
-      std::vector<double> numeric(analytic.size());
-      double* v = wrt[k].mutable_value().data<double>();
-      for (std::size_t j = 0; j < numeric.size(); ++j) {
-        const double keep = v[j], h = 1e-6;
-        v[j] = keep + h;
-        const double up = objective();
-        v[j] = keep - h;
-        const double down = objective();
-        v[j] = keep;
-        numeric[j] = (up - down) / (2 * h);
+  for (bool fused : {true, false})
+    for (auto out : {samplers::EgnnConfig::Output::Displacement, samplers::EgnnConfig::Output::Position}) {
+      CAPTURE(fused);
+      samplers::EgnnConfig cfg;
+      cfg.hidden = 5;
+      cfg.layers = 2;
+      cfg.output = out;
+      cfg.impl = fused ? samplers::EgnnConfig::Impl::Fused : samplers::EgnnConfig::Impl::Composed;
+      samplers::Egnn net({3, 2}, cfg, DType::F64, ctx);
+      randomise(net.parameters(), ctx, 0.4);
+      const Var x = Var::leaf(test::randn(Shape{2, 6}, DType::F64, Device::cpu(), ctx, 5, 1.2), true, "x");
+      const Var t =
+          Var::leaf(test::from_doubles({0.2, 0.7}, Shape{2, 1}, DType::F64, Device::cpu(), ctx), true, "t");
+      std::vector<Var> wrt = net.parameters();
+      wrt.push_back(x);
+      wrt.push_back(t);
+      const auto f = [&](Tape& tp) { return net.forward(tp, t, x); };
+      Tape tp(ctx);
+      const Var y = f(tp);
+      const Tensor w = test::randn(y.shape(), DType::F64, Device::cpu(), ctx, 9);
+      const std::vector<double> wv = test::to_doubles(w, ctx);
+      const std::vector<Tensor> grads = tp.gradients(y, wrt, w);
+      auto objective = [&]() {
+        Tape t2(ctx);
+        ag::NoGrad ng(t2);
+        const std::vector<double> v = test::to_doubles(f(t2).value(), ctx);
+        double s = 0;
+        for (std::size_t i = 0; i < v.size(); ++i) s += wv[i] * v[i];
+        return s;
+      };
+      for (std::size_t k = 0; k < wrt.size(); ++k) {
+        CAPTURE(wrt[k].name());
+        REQUIRE(grads[k].defined());
+        const std::vector<double> analytic = test::to_doubles(grads[k], ctx);
+        std::vector<double> numeric(analytic.size());
+        double* v = wrt[k].mutable_value().data<double>();
+        for (std::size_t j = 0; j < numeric.size(); ++j) {
+          const double keep = v[j], h = 1e-6;
+          v[j] = keep + h;
+          const double up = objective();
+          v[j] = keep - h;
+          const double down = objective();
+          v[j] = keep;
+          numeric[j] = (up - down) / (2 * h);
+        }
+        double scale = 0;
+        for (double g : numeric) scale = std::max(scale, std::abs(g));
+        test::check_close(analytic, numeric, 0, 1e-6 * std::max(scale, 1e-3), wrt[k].name());
       }
-      double scale = 0;
-      for (double g : numeric) scale = std::max(scale, std::abs(g));
-      test::check_close(analytic, numeric, 0, 1e-6 * std::max(scale, 1e-3), wrt[k].name());
     }
-  }
 }
 
 NSAMP_DEVICE_TEST("egnn: the fused no-grad forward equals the composed ops") {
@@ -217,7 +220,7 @@ NSAMP_DEVICE_TEST("egnn: the fused no-grad forward equals the composed ops") {
     const std::vector<double> x = test::to_doubles(
         test::randn(Shape{B, c.n * c.D}, DType::F64, Device::cpu(), host, ++seed, 1.5), host);
     const std::vector<double> t{0.1, 0.3, 0.5, 0.7, 0.9};
-    ref.set_fused_inference(false);
+    ref.set_fused(false);
     const std::vector<double> want = run(ref, x, t, B, Device::cpu(), DType::F64, host);
     const std::vector<double> got = run(net, x, t, B, dev, dt, ctx);
     double scale = 0;
@@ -289,7 +292,7 @@ TEST_CASE("mean-free: the projection removes the centre of mass and keeps mean-f
   CHECK(off.dof(7) == 7);
 }
 
-NSAMP_DEVICE_TEST("egnn: forward and backward agree with the float64 CPU path") {
+NSAMP_DEVICE_TEST("egnn: forward and backward (fused and composed) agree with the float64 composed ops") {
   Context ctx(dev, 25);
   Context host(Device::cpu(), 25);
   samplers::EgnnConfig cfg;
@@ -325,12 +328,18 @@ NSAMP_DEVICE_TEST("egnn: forward and backward agree with the float64 CPU path") 
       out.push_back(test::to_doubles(g, c));
     return out;
   };
-  const auto got = grads(net, dev, DType::F32, ctx), want = grads(ref, Device::cpu(), DType::F64, host);
-  REQUIRE(got.size() == want.size());
-  for (std::size_t k = 0; k < got.size(); ++k) {
-    double scale = 0;
-    for (double v : want[k]) scale = std::max(scale, std::abs(v));
-    CAPTURE(k);
-    test::check_close(got[k], want[k], 0, 1e-4 * std::max(scale, 1e-6), k == 0 ? "output" : "gradient");
+  ref.set_fused(false);  // the composed ops in float64: the reference
+  const auto want = grads(ref, Device::cpu(), DType::F64, host);
+  for (bool fused : {true, false}) {
+    CAPTURE(fused);
+    net.set_fused(fused);
+    const auto got = grads(net, dev, DType::F32, ctx);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t k = 0; k < got.size(); ++k) {
+      double scale = 0;
+      for (double v : want[k]) scale = std::max(scale, std::abs(v));
+      CAPTURE(k);
+      test::check_close(got[k], want[k], 0, 1e-4 * std::max(scale, 1e-6), k == 0 ? "output" : "gradient");
+    }
   }
 }

@@ -15,13 +15,25 @@ namespace {
 
 template <class T>
 struct Weights {
-  const T *W1, *b1, *W2, *b2, *att_w, *att_b, *c1_w, *c1_b, *c2_w;
+  const T *Wra, *b1, *W2, *b2, *att_w, *att_b, *c1_w, *c1_b, *c2_w;
 };
+
+template <class T>
+struct EgnnGradPtrs {
+  T *hi, *hj, *x, *x0, *Wra, *b1, *W2, *b2, *att_w, *att_b, *c1_w, *c1_b, *c2_w;
+};
+
+template <class T>
+EgnnGradPtrs<T> grads_of(EgnnLayerGrads& g) {
+  auto p = [](Tensor& t) { return t.defined() ? t.data<T>() : static_cast<T*>(nullptr); };
+  return {p(g.hi), p(g.hj),    p(g.x),     p(g.x0),   p(g.Wra),  p(g.b1),  p(g.W2),
+          p(g.b2), p(g.att_w), p(g.att_b), p(g.c1_w), p(g.c1_b), p(g.c2_w)};
+}
 
 template <class T>
 Weights<T> weights_of(const EgnnLayerWeights& w) {
   auto p = [](const Tensor& t) { return t.defined() ? t.data<T>() : static_cast<const T*>(nullptr); };
-  return {p(w.W1), p(w.b1), p(w.W2), p(w.b2), p(w.att_w), p(w.att_b), p(w.c1_w), p(w.c1_b), p(w.c2_w)};
+  return {p(w.Wra), p(w.b1), p(w.W2), p(w.b2), p(w.att_w), p(w.att_b), p(w.c1_w), p(w.c1_b), p(w.c2_w)};
 }
 
 template <class T>
@@ -35,7 +47,7 @@ void pairs_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::int64_t B
                const Weights<T>& w, const EgnnLayerWeights& cfg, T* x_out, T* agg) {
   constexpr std::int64_t kChunk = 64;
   const T C = T(cfg.coords_range);
-  const std::int64_t ld1 = 2 * std::int64_t(H) + 2, E = std::int64_t(n) * (n - 1);
+  const std::int64_t E = std::int64_t(n) * (n - 1);
   const Eigen::Map<const RowMat<T>> W2(w.W2, H, H), Wc1(w.c1_w, H, H);
 #pragma omp parallel
   {
@@ -61,9 +73,8 @@ void pairs_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::int64_t B
           }
           rr[std::size_t(t)] = r;
           for (int k = 0; k < H; ++k)
-            m1(t, k) =
-                activation_forward(cfg.act, hi[gi * H + k] + hj[gj * H + k] + w.W1[k * ld1 + 2 * H] * r +
-                                                w.W1[k * ld1 + 2 * H + 1] * a + w.b1[k]);
+            m1(t, k) = activation_forward(
+                cfg.act, hi[gi * H + k] + hj[gj * H + k] + w.Wra[2 * k] * r + w.Wra[2 * k + 1] * a + w.b1[k]);
         }
         m.topRows(ne).noalias() = m1.topRows(ne) * W2.transpose();
         for (std::int64_t t = 0; t < ne; ++t) {
@@ -96,6 +107,175 @@ void pairs_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::int64_t B
   }
 }
 
+// The backward pass, chunk by chunk as the forward: recompute the chunk's pre-activations and messages, then
+// the chain rule back through them. Node and input gradients go to the sample's own rows; weight gradients to
+// per-thread partial sums, added up at the end.
+template <class T>
+void pairs_backward_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::int64_t B, int n, int D,
+                        int H, const Weights<T>& w, const EgnnLayerWeights& cfg, const T* gxo, const T* gagg,
+                        const EgnnGradPtrs<T>& g) {
+  constexpr std::int64_t kChunk = 64;
+  const T C = T(cfg.coords_range);
+  const std::int64_t E = std::int64_t(n) * (n - 1), HH = std::int64_t(H) * H;
+  const Eigen::Map<const RowMat<T>> W2(w.W2, H, H), Wc1(w.c1_w, H, H);
+  const Activation act = cfg.act;
+  const bool att = w.att_w != nullptr;
+#pragma omp parallel
+  {
+    RowMat<T> P1(kChunk, H), M1(kChunk, H), P2(kChunk, H), Mt(kChunk, H), M(kChunk, H), P3(kChunk, H),
+        Cc(kChunk, H), G(kChunk, H), G2(kChunk, H);
+    RowMat<T> gW2 = RowMat<T>::Zero(H, H), gWc1 = RowMat<T>::Zero(H, H);
+    std::vector<T> gWra(static_cast<std::size_t>(2 * H), T(0)), gb1(static_cast<std::size_t>(H), T(0)),
+        gb2(static_cast<std::size_t>(H), T(0)), gattw(static_cast<std::size_t>(H), T(0)),
+        gbc1(static_cast<std::size_t>(H), T(0)), gwc2(static_cast<std::size_t>(H), T(0));
+    T gattb = 0;
+    std::vector<int> ei(static_cast<std::size_t>(kChunk)), ej(static_cast<std::size_t>(kChunk));
+    std::vector<T> rr(static_cast<std::size_t>(kChunk)), aa(static_cast<std::size_t>(kChunk)),
+        gate(static_cast<std::size_t>(kChunk)), phir(static_cast<std::size_t>(kChunk));
+#pragma omp for schedule(static)
+    for (std::int64_t b = 0; b < B; ++b) {
+      const std::int64_t base = b * n;
+      for (std::int64_t q = base * H; q < (base + n) * H; ++q) g.hi[q] = g.hj[q] = T(0);
+      for (std::int64_t q = base * D; q < (base + n) * D; ++q) {
+        g.x[q] = gxo[q];
+        g.x0[q] = T(0);
+      }
+      for (std::int64_t e0 = 0; e0 < E; e0 += kChunk) {
+        const std::int64_t ne = std::min(kChunk, E - e0);
+        // Forward recomputation.
+        for (std::int64_t t = 0; t < ne; ++t) {
+          int i, j;
+          egnn_pair(e0 + t, n, i, j);
+          ei[std::size_t(t)] = i;
+          ej[std::size_t(t)] = j;
+          const std::int64_t gi = base + i, gj = base + j;
+          T r = 0, a = 0;
+          for (int k = 0; k < D; ++k) {
+            const T dk = x[gi * D + k] - x[gj * D + k], ek = x0[gi * D + k] - x0[gj * D + k];
+            r += dk * dk;
+            a += ek * ek;
+          }
+          rr[std::size_t(t)] = r;
+          aa[std::size_t(t)] = a;
+          for (int k = 0; k < H; ++k) {
+            P1(t, k) = hi[gi * H + k] + hj[gj * H + k] + w.Wra[2 * k] * r + w.Wra[2 * k + 1] * a + w.b1[k];
+            M1(t, k) = activation_forward(act, P1(t, k));
+          }
+        }
+        P2.topRows(ne).noalias() = M1.topRows(ne) * W2.transpose();
+        for (std::int64_t t = 0; t < ne; ++t) {
+          for (int k = 0; k < H; ++k) {
+            P2(t, k) += w.b2[k];
+            Mt(t, k) = activation_forward(act, P2(t, k));
+          }
+          T gt = 1;
+          if (att) {
+            T s = w.att_b[0];
+            for (int k = 0; k < H; ++k) s += w.att_w[k] * Mt(t, k);
+            gt = sigmoid(s);
+          }
+          gate[std::size_t(t)] = gt;
+          for (int k = 0; k < H; ++k) M(t, k) = Mt(t, k) * gt;
+        }
+        P3.topRows(ne).noalias() = M.topRows(ne) * Wc1.transpose();
+        for (std::int64_t t = 0; t < ne; ++t) {
+          T phi = 0;
+          for (int k = 0; k < H; ++k) {
+            P3(t, k) += w.c1_b[k];
+            Cc(t, k) = activation_forward(act, P3(t, k));
+            phi += w.c2_w[k] * Cc(t, k);
+          }
+          phir[std::size_t(t)] = phi;
+        }
+        // Backward: phi, then the coordinate MLP (G = dL/dP3).
+        std::vector<T> gr(static_cast<std::size_t>(ne)), gd(static_cast<std::size_t>(ne * D));
+        for (std::int64_t t = 0; t < ne; ++t) {
+          const std::int64_t gi = base + ei[std::size_t(t)], gj = base + ej[std::size_t(t)];
+          T dotd = 0;
+          for (int k = 0; k < D; ++k) dotd += gxo[gi * D + k] * (x[gi * D + k] - x[gj * D + k]);
+          const T r = rr[std::size_t(t)], cw = egnn_coord_weight(r), pr = phir[std::size_t(t)];
+          const T phi = egnn_phi(pr, cfg.tanh, C);
+          const T gphir = cw * dotd * egnn_phi_draw(pr, cfg.tanh, C);
+          gr[std::size_t(t)] = phi * dotd * egnn_coord_weight_dr(r);
+          for (int k = 0; k < D; ++k) gd[std::size_t(t * D + k)] = gxo[gi * D + k] * cw * phi;
+          for (int k = 0; k < H; ++k) {
+            gwc2[std::size_t(k)] += gphir * Cc(t, k);
+            G(t, k) = gphir * w.c2_w[k] * activation_derivative(act, P3(t, k));
+            gbc1[std::size_t(k)] += G(t, k);
+          }
+        }
+        gWc1.noalias() += G.topRows(ne).transpose() * M.topRows(ne);
+        G2.topRows(ne).noalias() = G.topRows(ne) * Wc1;  // dL/dM
+        for (std::int64_t t = 0; t < ne; ++t) {
+          const std::int64_t gi = base + ei[std::size_t(t)];
+          if (gagg)
+            for (int k = 0; k < H; ++k) G2(t, k) += gagg[gi * H + k];
+          const T gt = gate[std::size_t(t)];
+          T gs = 0;
+          if (att) {
+            T gg = 0;
+            for (int k = 0; k < H; ++k) gg += G2(t, k) * Mt(t, k);
+            gs = gg * gt * (T(1) - gt);
+            gattb += gs;
+          }
+          for (int k = 0; k < H; ++k) {
+            T gm = G2(t, k) * gt;
+            if (att) {
+              gattw[std::size_t(k)] += gs * Mt(t, k);
+              gm += gs * w.att_w[k];
+            }
+            G(t, k) = gm * activation_derivative(act, P2(t, k));  // dL/dP2
+            gb2[std::size_t(k)] += G(t, k);
+          }
+        }
+        gW2.noalias() += G.topRows(ne).transpose() * M1.topRows(ne);
+        G2.topRows(ne).noalias() = G.topRows(ne) * W2;  // dL/dM1
+        for (std::int64_t t = 0; t < ne; ++t) {
+          const int i = ei[std::size_t(t)], j = ej[std::size_t(t)];
+          const std::int64_t gi = base + i, gj = base + j;
+          T gra = 0, ga = 0;
+          for (int k = 0; k < H; ++k) {
+            const T gp = G2(t, k) * activation_derivative(act, P1(t, k));
+            gb1[std::size_t(k)] += gp;
+            gWra[std::size_t(2 * k)] += gp * rr[std::size_t(t)];
+            gWra[std::size_t(2 * k + 1)] += gp * aa[std::size_t(t)];
+            g.hi[gi * H + k] += gp;
+            g.hj[gj * H + k] += gp;
+            gra += gp * w.Wra[2 * k];
+            ga += gp * w.Wra[2 * k + 1];
+          }
+          const T grt = gr[std::size_t(t)] + gra;
+          for (int k = 0; k < D; ++k) {
+            const T dk = x[gi * D + k] - x[gj * D + k], ek = x0[gi * D + k] - x0[gj * D + k];
+            const T gdk = gd[std::size_t(t * D + k)] + T(2) * dk * grt;
+            g.x[gi * D + k] += gdk;
+            g.x[gj * D + k] -= gdk;
+            g.x0[gi * D + k] += T(2) * ek * ga;
+            g.x0[gj * D + k] -= T(2) * ek * ga;
+          }
+        }
+      }
+    }
+#pragma omp critical
+    {
+      for (std::int64_t q = 0; q < HH; ++q) {
+        g.W2[q] += gW2.data()[q];
+        g.c1_w[q] += gWc1.data()[q];
+      }
+      for (int k = 0; k < H; ++k) {
+        g.Wra[2 * k] += gWra[std::size_t(2 * k)];
+        g.Wra[2 * k + 1] += gWra[std::size_t(2 * k + 1)];
+        g.b1[k] += gb1[std::size_t(k)];
+        g.b2[k] += gb2[std::size_t(k)];
+        g.c1_b[k] += gbc1[std::size_t(k)];
+        g.c2_w[k] += gwc2[std::size_t(k)];
+        if (att) g.att_w[k] += gattw[std::size_t(k)];
+      }
+      if (att) g.att_b[0] += gattb;
+    }
+  }
+}
+
 }  // namespace
 
 void egnn_pairs(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
@@ -107,7 +287,7 @@ void egnn_pairs(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tenso
                   {"hj", &hj},
                   {"x", &x},
                   {"x0", &x0},
-                  {"W1", &w.W1},
+                  {"Wra", &w.Wra},
                   {"b1", &w.b1},
                   {"W2", &w.W2},
                   {"b2", &w.b2},
@@ -121,7 +301,7 @@ void egnn_pairs(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tenso
   check_shape(op, x_out, "x_out", x.shape());
   check_shape(op, hi, "hi", Shape{N, H});
   check_shape(op, hj, "hj", Shape{N, H});
-  check_shape(op, w.W1, "W1", Shape{H, 2 * H + 2});
+  check_shape(op, w.Wra, "Wra", Shape{H, 2});
   check_shape(op, w.b1, "b1", Shape{H});
   check_shape(op, w.W2, "W2", Shape{H, H});
   check_shape(op, w.b2, "b2", Shape{H});
@@ -152,6 +332,107 @@ void egnn_pairs(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tenso
   else
     pairs_cpu(hi.data<double>(), hj.data<double>(), x.data<double>(), x0.data<double>(), B, n, int(D), int(H),
               weights_of<double>(w), w, x_out.data<double>(), agg ? agg->data<double>() : nullptr);
+}
+
+namespace {
+
+void check_layer(const char* op, const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
+                 const EgnnLayerWeights& w, Context& ctx) {
+  check_operands(op, ctx,
+                 {{"x", &x},
+                  {"hi", &hi},
+                  {"hj", &hj},
+                  {"x0", &x0},
+                  {"Wra", &w.Wra},
+                  {"b1", &w.b1},
+                  {"W2", &w.W2},
+                  {"b2", &w.b2},
+                  {"c1_w", &w.c1_w},
+                  {"c1_b", &w.c1_b},
+                  {"c2_w", &w.c2_w}});
+  NSAMP_CHECK(n >= 2 && x.rank() == 2 && x.rows() % n == 0 && x.cols() >= 1 && x.cols() <= 8, op,
+              ": x must be [B n, D] with n >= 2 and D <= 8, got ", x.desc(), " for n = ", n);
+  const std::int64_t N = x.rows(), H = hi.cols();
+  check_shape(op, x0, "x0", x.shape());
+  check_shape(op, hi, "hi", Shape{N, H});
+  check_shape(op, hj, "hj", Shape{N, H});
+  check_shape(op, w.Wra, "Wra", Shape{H, 2});
+  check_shape(op, w.b1, "b1", Shape{H});
+  check_shape(op, w.W2, "W2", Shape{H, H});
+  check_shape(op, w.b2, "b2", Shape{H});
+  check_shape(op, w.c1_w, "c1_w", Shape{H, H});
+  check_shape(op, w.c1_b, "c1_b", Shape{H});
+  check_shape(op, w.c2_w, "c2_w", Shape{1, H});
+  NSAMP_CHECK(w.att_w.defined() == w.att_b.defined(), op, ": the attention needs both its weight and bias");
+  if (w.att_w.defined()) {
+    check_operands(op, ctx, {{"x", &x}, {"att_w", &w.att_w}, {"att_b", &w.att_b}});
+    check_shape(op, w.att_w, "att_w", Shape{1, H});
+    check_shape(op, w.att_b, "att_b", Shape{1});
+  }
+}
+
+}  // namespace
+
+void egnn_pairs_backward(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
+                         const EgnnLayerWeights& w, const Tensor& g_x_out, const Tensor* g_agg,
+                         EgnnLayerGrads& g, Context& ctx) {
+  const char* op = "egnn_pairs_backward";
+  check_layer(op, hi, hj, x, x0, n, w, ctx);
+  const std::int64_t N = x.rows(), D = x.cols(), H = hi.cols();
+  check_operands(op, ctx,
+                 {{"x", &x},
+                  {"g_x_out", &g_x_out},
+                  {"g.hi", &g.hi},
+                  {"g.hj", &g.hj},
+                  {"g.x", &g.x},
+                  {"g.x0", &g.x0},
+                  {"g.Wra", &g.Wra},
+                  {"g.b1", &g.b1},
+                  {"g.W2", &g.W2},
+                  {"g.b2", &g.b2},
+                  {"g.c1_w", &g.c1_w},
+                  {"g.c1_b", &g.c1_b},
+                  {"g.c2_w", &g.c2_w}});
+  check_shape(op, g_x_out, "g_x_out", x.shape());
+  check_shape(op, g.hi, "g.hi", Shape{N, H});
+  check_shape(op, g.hj, "g.hj", Shape{N, H});
+  check_shape(op, g.x, "g.x", x.shape());
+  check_shape(op, g.x0, "g.x0", x.shape());
+  check_shape(op, g.Wra, "g.Wra", w.Wra.shape());
+  check_shape(op, g.b1, "g.b1", w.b1.shape());
+  check_shape(op, g.W2, "g.W2", w.W2.shape());
+  check_shape(op, g.b2, "g.b2", w.b2.shape());
+  check_shape(op, g.c1_w, "g.c1_w", w.c1_w.shape());
+  check_shape(op, g.c1_b, "g.c1_b", w.c1_b.shape());
+  check_shape(op, g.c2_w, "g.c2_w", w.c2_w.shape());
+  if (w.att_w.defined()) {
+    check_operands(op, ctx, {{"x", &x}, {"g.att_w", &g.att_w}, {"g.att_b", &g.att_b}});
+    check_shape(op, g.att_w, "g.att_w", w.att_w.shape());
+    check_shape(op, g.att_b, "g.att_b", w.att_b.shape());
+  }
+  if (g_agg) {
+    check_operands(op, ctx, {{"x", &x}, {"g_agg", g_agg}});
+    check_shape(op, *g_agg, "g_agg", Shape{N, H});
+  }
+  for (Tensor* t : {&g.Wra, &g.b1, &g.W2, &g.b2, &g.c1_w, &g.c1_b, &g.c2_w}) zero(*t, ctx);
+  if (w.att_w.defined()) {
+    zero(g.att_w, ctx);
+    zero(g.att_b, ctx);
+  }
+  if (N == 0) return;
+  if (x.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::egnn_pairs_backward_cuda(hi, hj, x, x0, n, w, g_x_out, g_agg, g, ctx);
+    return;
+  }
+  const std::int64_t B = N / n;
+  if (x.dtype() == DType::F32)
+    pairs_backward_cpu(hi.data<float>(), hj.data<float>(), x.data<float>(), x0.data<float>(), B, n, int(D),
+                       int(H), weights_of<float>(w), w, g_x_out.data<float>(),
+                       g_agg ? g_agg->data<float>() : nullptr, grads_of<float>(g));
+  else
+    pairs_backward_cpu(hi.data<double>(), hj.data<double>(), x.data<double>(), x0.data<double>(), B, n,
+                       int(D), int(H), weights_of<double>(w), w, g_x_out.data<double>(),
+                       g_agg ? g_agg->data<double>() : nullptr, grads_of<double>(g));
 }
 
 }  // namespace nsamp::kernels

@@ -80,7 +80,13 @@ ag::Var Egnn::forward(ag::Tape& tp, const ag::Var& feature, const ag::Var& x) co
     f = Var::leaf(ones);
   }
   Var h = embed_.forward(tp, f);
-  if (!tp.recording() && cfg_.fused_inference) return forward_fused(tp, h, x);
+  bool fused = cfg_.impl == EgnnConfig::Impl::Fused;
+  if (cfg_.impl == EgnnConfig::Impl::Auto) {
+    // About a dozen [E, H] tensors live on the composed path's tape.
+    const double edge_bytes = 12.0 * double(E) * double(H) * double(dtype_size(dtype_)) * cfg_.layers;
+    fused = !tp.recording() || ctx.device().is_cuda() || edge_bytes > double(1 << 30);
+  }
+  if (fused) return forward_fused(tp, h, x);
   Var d = ag::sub(tp, ag::gather_rows(tp, xs, g.row), ag::gather_rows(tp, xs, g.col));
   const Var a = ag::reshape(tp, ag::sq_norm_rows(tp, d), Shape{E, 1});
   Var r = a, xc = xs;
@@ -114,52 +120,96 @@ ag::Var Egnn::forward(ag::Tape& tp, const ag::Var& feature, const ag::Var& x) co
   return mean_free_.apply(tp, ag::reshape(tp, out, Shape{B, n * D}));
 }
 
-// The no-grad forward: node-level ops as above (constants), the pair part of each layer fused.
+// The fused forward: node-level ops as in the composed path, the pair part of each layer one tape node over
+// kernels::egnn_pairs whose backward is kernels::egnn_pairs_backward (it recomputes the edges, so the tape
+// keeps only node-sized tensors).
 ag::Var Egnn::forward_fused(ag::Tape& tp, const ag::Var& h0, const ag::Var& x) const {
   const std::int64_t n = p_.n, D = p_.spatial, H = cfg_.hidden, B = x.shape().rows(), N = B * n;
   Context& ctx = tp.ctx();
   using ag::Var;
-  const Tensor x0 = x.value().reshape(Shape{N, D});
-  Tensor xc = x0;
-  Var h = h0;
+  const Var xs = ag::reshape(tp, x, Shape{N, D});
+  Var xc = xs, h = h0;
   for (int l = 0; l < cfg_.layers; ++l) {
     const Layer& L = layers_[std::size_t(l)];
     const std::vector<Var> w1 = ag::split_cols(tp, L.edge1.weight(), {H, H, 2});
-    const Tensor hi = ag::linear(tp, h, w1[0], Var()).value(), hj = ag::linear(tp, h, w1[1], Var()).value();
+    const Var hi = ag::linear(tp, h, w1[0], Var()), hj = ag::linear(tp, h, w1[1], Var());
+    std::vector<Var> in{hi,
+                        hj,
+                        xc,
+                        xs,
+                        w1[2],
+                        L.edge1.bias(),
+                        L.edge2.weight(),
+                        L.edge2.bias(),
+                        L.coord1.weight(),
+                        L.coord1.bias(),
+                        L.coord2.weight()};
     kernels::EgnnLayerWeights w;
-    w.W1 = L.edge1.weight().value();
+    w.Wra = w1[2].value();
     w.b1 = L.edge1.bias().value();
     w.W2 = L.edge2.weight().value();
     w.b2 = L.edge2.bias().value();
-    if (cfg_.attention) {
-      w.att_w = L.att.weight().value();
-      w.att_b = L.att.bias().value();
-    }
     w.c1_w = L.coord1.weight().value();
     w.c1_b = L.coord1.bias().value();
     w.c2_w = L.coord2.weight().value();
+    if (cfg_.attention) {
+      w.att_w = L.att.weight().value();
+      w.att_b = L.att.bias().value();
+      in.push_back(L.att.weight());
+      in.push_back(L.att.bias());
+    }
     w.act = cfg_.act;
     w.tanh = cfg_.tanh;
     w.coords_range = cfg_.tanh ? cfg_.coords_range / cfg_.layers : 1.0;
     const bool last = l + 1 == cfg_.layers;
     Tensor x_next = Tensor::empty(Shape{N, D}, dtype_, ctx), agg;
     if (!last) agg = Tensor::empty(Shape{N, H}, dtype_, ctx);
-    kernels::egnn_pairs(hi, hj, xc, x0, int(n), w, x_next, last ? nullptr : &agg, ctx);
+    const Tensor hv = hi.value(), hjv = hj.value(), xv = xc.value(), x0v = xs.value();
+    kernels::egnn_pairs(hv, hjv, xv, x0v, int(n), w, x_next, last ? nullptr : &agg, ctx);
+    std::vector<Tensor> outs;
+    outs.reserve(2);
+    outs.push_back(x_next);
+    if (!last) outs.push_back(agg);
+    const int nn = int(n);
+    const bool att = cfg_.attention;
+    std::vector<Var> o = tp.record_multi(
+        "egnn_pairs", in, std::move(outs), [hv, hjv, xv, x0v, w, nn, last, att](ag::NodeGrads& g) {
+          Context& c = g.ctx();
+          const DType dt = xv.dtype();
+          Tensor gxo = g.has_out(0) ? g.out(0) : Tensor::zeros(xv.shape(), dt, c);
+          const Tensor* gagg = !last && g.has_out(1) ? &g.out(1) : nullptr;
+          kernels::EgnnLayerGrads G;
+          auto like = [&c](const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), c); };
+          G.hi = like(hv);
+          G.hj = like(hjv);
+          G.x = like(xv);
+          G.x0 = like(x0v);
+          G.Wra = like(w.Wra);
+          G.b1 = like(w.b1);
+          G.W2 = like(w.W2);
+          G.b2 = like(w.b2);
+          G.c1_w = like(w.c1_w);
+          G.c1_b = like(w.c1_b);
+          G.c2_w = like(w.c2_w);
+          if (att) {
+            G.att_w = like(w.att_w);
+            G.att_b = like(w.att_b);
+          }
+          kernels::egnn_pairs_backward(hv, hjv, xv, x0v, nn, w, gxo, gagg, G, c);
+          Tensor* order[] = {&G.hi, &G.hj,   &G.x,    &G.x0,   &G.Wra,   &G.b1,   &G.W2,
+                             &G.b2, &G.c1_w, &G.c1_b, &G.c2_w, &G.att_w, &G.att_b};
+          const std::size_t count = att ? 13 : 11;
+          for (std::size_t k = 0; k < count; ++k)
+            if (g.needs(k)) g.add(k, std::move(*order[k]));
+        });
     if (!last) {
-      const Var upd =
-          L.node2.forward(tp, L.node1.forward(tp, ag::concat_cols(tp, {h, Var::leaf(agg)}), cfg_.act));
+      const Var upd = L.node2.forward(tp, L.node1.forward(tp, ag::concat_cols(tp, {h, o[1]}), cfg_.act));
       h = ag::add(tp, h, upd);
     }
-    xc = x_next;
+    xc = o[0];
   }
-  Tensor out = xc;
-  if (cfg_.output == EgnnConfig::Output::Displacement) {
-    out = Tensor::empty(Shape{N, D}, dtype_, ctx);
-    kernels::sub(xc, x0, out, ctx);
-  }
-  Tensor flat = out.reshape(Shape{B, n * D});
-  mean_free_.apply(flat, ctx);
-  return Var::leaf(flat);
+  const Var out = cfg_.output == EgnnConfig::Output::Displacement ? ag::sub(tp, xc, xs) : xc;
+  return mean_free_.apply(tp, ag::reshape(tp, out, Shape{B, n * D}));
 }
 
 std::vector<ag::Var> Egnn::parameters() const {

@@ -1,5 +1,5 @@
-// EGNN family: the pair part of one EGNN layer (samplers/egnn.h) fused per sample, forward only. For every
-// ordered pair (i, j) of a sample's n particles, with d = x_i - x_j, r = |d|^2 and a = |x0_i - x0_j|^2:
+// EGNN family: the pair part of one EGNN layer (samplers/egnn.h) fused per sample, forward and backward. For
+// every ordered pair (i, j) of a sample's n particles, with d = x_i - x_j, r = |d|^2 and a = |x0_i - x0_j|^2:
 //   m1   = act(hi_i + hj_j + w_r r + w_a a + b1)             (the edge MLP's first layer, hi/hj precomputed
 //                                                             per node: W1's h_i and h_j column blocks)
 //   m    = act(W2 m1 + b2);  m <- m sigmoid(w_att . m + b_att)  (attention optional)
@@ -7,9 +7,10 @@
 //   x_i' = x_i + sum_j d phi / (sqrt(r + 1e-8) + 1),  agg_i = sum_j m
 // The pair messages stay on chip (CUDA: one block per sample, a thread per channel, edges in tiles of
 // kEgnnEdgeTile whose hidden vectors live in shared memory; CPU: a thread per sample, the vectors on the
-// stack), so the [B n (n - 1), H] edge tensors of the composed ops are never written. This is the no-grad
-// path (sampling loops, the score network without a tape); training differentiates the composed ops, which
-// compute the same function.
+// stack), so the [B n (n - 1), H] edge tensors of the composed ops are never written. The backward pass
+// recomputes each tile's forward values and runs the chain rule through them, accumulating the node, input
+// and weight gradients (weights: per-thread partial sums on the CPU, per-block partial sums on CUDA, then one
+// reduction), so a training step holds no edge tensor either.
 #pragma once
 
 #include <cmath>
@@ -23,11 +24,11 @@ namespace nsamp::kernels {
 
 inline constexpr int kEgnnEdgeTile = 8;
 
-// The layer's weights (tensors of the layer's dtype on the device of x). W1 [H, 2H + 2] is the edge MLP's
-// whole first weight (only its last two columns, w_r and w_a, are read here); att_w [1, H] and att_b [1] may
-// be undefined (no attention); c2_w [1, H] has no bias.
+// The layer's weights (tensors of the layer's dtype on the device of x). Wra [H, 2] holds the edge MLP's
+// first-layer columns of r and a (w_r, w_a; its h_i and h_j blocks are applied per node by the caller);
+// att_w [1, H] and att_b [1] may be undefined (no attention); c2_w [1, H] has no bias.
 struct EgnnLayerWeights {
-  Tensor W1, b1, W2, b2, att_w, att_b, c1_w, c1_b, c2_w;
+  Tensor Wra, b1, W2, b2, att_w, att_b, c1_w, c1_b, c2_w;
   Activation act = Activation::SiLU;
   bool tanh = true;
   double coords_range = 1;  // C (already divided by the layer count)
@@ -44,6 +45,20 @@ NSAMP_HD_INLINE T egnn_phi(T raw, bool tanh_bounded, T C) {
   return tanh_bounded ? C * hd::tanh(raw) : raw;
 }
 
+// d egnn_coord_weight / dr.
+template <class T>
+NSAMP_HD_INLINE T egnn_coord_weight_dr(T r) {
+  const T s = hd::sqrt(r + T(1e-8)), w = T(1) / (s + T(1));
+  return -w * w / (T(2) * s);
+}
+
+// d egnn_phi / d raw.
+template <class T>
+NSAMP_HD_INLINE T egnn_phi_draw(T raw, bool tanh_bounded, T C) {
+  if (!tanh_bounded) return T(1);
+  return C * activation_derivative(Activation::Tanh, raw);
+}
+
 // Index of ordered pair e in 0 .. n (n - 1) - 1 of a sample: i = e / (n - 1), and j runs over the others.
 NSAMP_HD_INLINE void egnn_pair(std::int64_t e, int n, int& i, int& j) {
   i = int(e / (n - 1));
@@ -57,7 +72,23 @@ NSAMP_HD_INLINE void egnn_pair(std::int64_t e, int n, int& i, int& j) {
 void egnn_pairs(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
                 const EgnnLayerWeights& w, Tensor& x_out, Tensor* agg, Context& ctx);
 
+// Gradients of egnn_pairs: every tensor written (not accumulated), shaped like its forward counterpart.
+// x includes the identity path (x_out = x + ...); Wra, b1, ... are the weights' gradients; att_w/att_b are
+// written only when the layer has attention.
+struct EgnnLayerGrads {
+  Tensor hi, hj, x, x0, Wra, b1, W2, b2, att_w, att_b, c1_w, c1_b, c2_w;
+};
+
+// g_x_out [B n, D] and g_agg [B n, H] (may be null: the agg output unused) are the gradients of the outputs.
+// The grads' tensors must be allocated with the right shapes (checked).
+void egnn_pairs_backward(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
+                         const EgnnLayerWeights& w, const Tensor& g_x_out, const Tensor* g_agg,
+                         EgnnLayerGrads& g, Context& ctx);
+
 namespace detail {
+void egnn_pairs_backward_cuda(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
+                              const EgnnLayerWeights& w, const Tensor& g_x_out, const Tensor* g_agg,
+                              EgnnLayerGrads& g, Context& ctx);
 void egnn_pairs_cuda(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
                      const EgnnLayerWeights& w, Tensor& x_out, Tensor* agg, Context& ctx);
 }  // namespace detail

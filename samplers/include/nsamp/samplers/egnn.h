@@ -15,11 +15,14 @@
 // linear map (one [H, 2H + 2] weight, PyTorch's initialisation). The last layer's node update feeds nothing
 // (the coordinates use the layer's old h), so that layer has no node MLP.
 //
-// On a recording tape every step is a differentiable op of the autograd library (gathers over pair indices,
-// per-edge GEMMs, a scatter-add per aggregation), so the CPU path is exact in float64 and the CUDA path runs
-// the same kernels; each edge tensor is [B n (n - 1), H] (LJ-55 at B = 128, H = 128: about 48M floats per
-// tensor). Without a tape (sampling loops, evaluation) the pair part of each layer is one fused pass per
-// sample (kernels/egnn.h) that keeps the messages on chip; the node-level GEMMs stay as they are.
+// Two implementations of the same function. Fused: the node-level GEMMs are autograd ops and the pair part
+// of each layer is one tape node over kernels/egnn.h, one pass per sample forward and one backward that
+// recomputes the edges, so neither the forward nor the tape holds an edge tensor. Composed (the reference the
+// fused kernels are tested against): every step a differentiable op (gathers over pair indices, per-edge
+// GEMMs, a scatter-add per aggregation), each edge tensor [B n (n - 1), H] (LJ-55 at B = 128, H = 128: about
+// 48M floats per tensor). Auto (the default) takes the fused path for every pass without a tape and on CUDA,
+// and the composed ops for taped passes on the CPU while their edge tensors stay under 1 GiB (there the
+// recomputing backward measured 10-40% slower than Eigen's GEMMs over stored edges; bench_egnn).
 #pragma once
 
 #include <cstdint>
@@ -40,7 +43,7 @@ struct EgnnConfig {
   bool tanh = true;            // tanh-bounded coordinate updates (else phi_x unbounded, no C)
   double coords_range = 15.0;  // C = coords_range / layers
   enum class Output { Displacement, Position } output = Output::Displacement;
-  bool fused_inference = true;  // no-grad forward passes take kernels::egnn_pairs
+  enum class Impl { Auto, Fused, Composed } impl = Impl::Auto;
 };
 
 class Egnn : public ag::Module {
@@ -52,7 +55,8 @@ class Egnn : public ag::Module {
   ag::Var forward(ag::Tape& tp, const ag::Var& feature, const ag::Var& x) const;
   std::vector<ag::Var> parameters() const override;
   const EgnnConfig& config() const { return cfg_; }
-  void set_fused_inference(bool on) { cfg_.fused_inference = on; }
+  void set_impl(EgnnConfig::Impl impl) { cfg_.impl = impl; }
+  void set_fused(bool on) { cfg_.impl = on ? EgnnConfig::Impl::Fused : EgnnConfig::Impl::Composed; }
   const targets::Particles& particles() const { return p_; }
   // Multiply-adds of one forward pass per sample (the edge and node GEMMs; for benchmarks).
   double flops_per_sample() const;
