@@ -32,28 +32,31 @@ Egnn::Egnn(const targets::Particles& p, const EgnnConfig& config, DType dtype, C
   }
 }
 
-const Egnn::Graph& Egnn::graph(std::int64_t B, Context& ctx) const {
-  if (graph_.batch == B && graph_.row.device() == ctx.device()) return graph_;
+const Egnn::Graph& Egnn::graph(std::int64_t B, bool edges, Context& ctx) const {
   const std::int64_t n = p_.n, E = B * n * (n - 1);
-  NSAMP_CHECK(B * n < (std::int64_t(1) << 31) && E < (std::int64_t(1) << 31), "EGNN: batch ", B, " of ", n,
-              " particles has ", E, " edges, beyond int32 indices");
-  std::vector<std::int32_t> row(static_cast<std::size_t>(E)), col(static_cast<std::size_t>(E)),
-      ns(static_cast<std::size_t>(B * n));
-  std::size_t e = 0;
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t i = 0; i < n; ++i) {
-      ns[std::size_t(b * n + i)] = std::int32_t(b);
-      for (std::int64_t j = 0; j < n; ++j)
-        if (j != i) {
-          row[e] = std::int32_t(b * n + i);
-          col[e] = std::int32_t(b * n + j);
-          ++e;
-        }
-    }
-  graph_.batch = B;
-  graph_.row = Tensor::from_vector(row, Shape{E}, ctx.device(), ctx);
-  graph_.col = Tensor::from_vector(col, Shape{E}, ctx.device(), ctx);
-  graph_.node_sample = Tensor::from_vector(ns, Shape{B * n}, ctx.device(), ctx);
+  if (graph_.batch != B || graph_.node_sample.device() != ctx.device()) {
+    NSAMP_CHECK(E < (std::int64_t(1) << 31), "EGNN: batch ", B, " of ", n, " particles has ", E,
+                " edges, beyond int32 indices");
+    std::vector<std::int32_t> ns(static_cast<std::size_t>(B * n));
+    for (std::int64_t q = 0; q < B * n; ++q) ns[std::size_t(q)] = std::int32_t(q / n);
+    graph_ = Graph{};
+    graph_.batch = B;
+    graph_.node_sample = Tensor::from_vector(ns, Shape{B * n}, ctx.device(), ctx);
+  }
+  if (edges && !graph_.row.defined()) {  // the composed path's pair indices, built on first use
+    std::vector<std::int32_t> row(static_cast<std::size_t>(E)), col(static_cast<std::size_t>(E));
+    std::size_t e = 0;
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < n; ++j)
+          if (j != i) {
+            row[e] = std::int32_t(b * n + i);
+            col[e] = std::int32_t(b * n + j);
+            ++e;
+          }
+    graph_.row = Tensor::from_vector(row, Shape{E}, ctx.device(), ctx);
+    graph_.col = Tensor::from_vector(col, Shape{E}, ctx.device(), ctx);
+  }
   return graph_;
 }
 
@@ -64,9 +67,14 @@ ag::Var Egnn::forward(ag::Tape& tp, const ag::Var& feature, const ag::Var& x) co
               x.defined() ? x.value().desc() : std::string("undefined"));
   const std::int64_t B = x.shape().rows(), N = B * n, E = N * (n - 1);
   Context& ctx = tp.ctx();
-  const Graph& g = graph(B, ctx);
+  bool fused = cfg_.impl == EgnnConfig::Impl::Fused;
+  if (cfg_.impl == EgnnConfig::Impl::Auto) {
+    // About a dozen [E, H] tensors per layer live on the composed path's tape.
+    const double edge_bytes = 12.0 * double(E) * double(H) * double(dtype_size(dtype_)) * cfg_.layers;
+    fused = !tp.recording() || ctx.device().is_cuda() || edge_bytes > double(1 << 30);
+  }
+  const Graph& g = graph(B, !fused, ctx);
   using ag::Var;
-  const Var xs = ag::reshape(tp, x, Shape{N, D});
   Var f;
   if (feature.defined()) {
     NSAMP_CHECK(feature.value().rank() == 2 && feature.shape().rows() == B && feature.shape().cols() == 1 &&
@@ -80,13 +88,8 @@ ag::Var Egnn::forward(ag::Tape& tp, const ag::Var& feature, const ag::Var& x) co
     f = Var::leaf(ones);
   }
   Var h = embed_.forward(tp, f);
-  bool fused = cfg_.impl == EgnnConfig::Impl::Fused;
-  if (cfg_.impl == EgnnConfig::Impl::Auto) {
-    // About a dozen [E, H] tensors live on the composed path's tape.
-    const double edge_bytes = 12.0 * double(E) * double(H) * double(dtype_size(dtype_)) * cfg_.layers;
-    fused = !tp.recording() || ctx.device().is_cuda() || edge_bytes > double(1 << 30);
-  }
   if (fused) return forward_fused(tp, h, x);
+  const Var xs = ag::reshape(tp, x, Shape{N, D});
   Var d = ag::sub(tp, ag::gather_rows(tp, xs, g.row), ag::gather_rows(tp, xs, g.col));
   const Var a = ag::reshape(tp, ag::sq_norm_rows(tp, d), Shape{E, 1});
   Var r = a, xc = xs;

@@ -7,7 +7,6 @@
 #include "nsamp/autograd/optim.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/kernels/elementwise.h"
-#include "nsamp/kernels/reduce.h"
 
 namespace nsamp::samplers {
 
@@ -67,18 +66,22 @@ void IdemSampler::final_gradient_steps(Tensor& y, Context& ctx) const {
   if (cfg_.final_grad_steps == 0 || y.rows() == 0) return;
   const double a = cfg_.coord_scale;
   Tensor e = Tensor::empty(Shape{y.rows()}, dtype_, ctx), g = Tensor::empty(y.shape(), dtype_, ctx);
+  const std::int64_t B = y.rows(), d = y.cols();
   for (int k = 0; k < cfg_.final_grad_steps; ++k) {
     target_.energy_and_grad(to_target_units(y, ctx), e, g, ctx);
-    // Each row's gradient clipped to norm final_grad_clip (target units), then y -= step / a * g.
-    Tensor sq = Tensor::empty(Shape{y.rows()}, dtype_, ctx);
-    kernels::row_sq_norm(g, sq, ctx);
-    std::vector<double> c = sq.to_doubles(ctx);
-    for (double& v : c)
-      v = std::isfinite(v)
-              ? -cfg_.final_grad_step / a * std::min(1.0, cfg_.final_grad_clip / (std::sqrt(v) + 1e-6))
-              : 0.0;
-    kernels::mul(g, detail::device_column(c, dtype_, ctx), g, ctx);
-    kernels::add(y, g, y, ctx);
+    // y -= step / a * clip(grad E) per row (norm final_grad_clip, target units); a row whose gradient is not
+    // finite (overlapping particles) keeps its position. On the host: ten small steps at the end of sampling.
+    std::vector<double> gv = g.to_doubles(ctx);
+    for (std::int64_t b = 0; b < B; ++b) {
+      double* row = gv.data() + b * d;
+      double sq = 0;
+      for (std::int64_t j = 0; j < d; ++j) sq += row[j] * row[j];
+      const double c = std::isfinite(sq) ? -cfg_.final_grad_step / a *
+                                               std::min(1.0, cfg_.final_grad_clip / (std::sqrt(sq) + 1e-6))
+                                         : 0.0;
+      for (std::int64_t j = 0; j < d; ++j) row[j] = c == 0.0 ? 0.0 : c * row[j];
+    }
+    kernels::add(y, detail::device_values(gv, y.shape(), dtype_, ctx), y, ctx);
     mf_.apply(y, ctx);
   }
 }

@@ -65,11 +65,11 @@ class Egnn : public ag::Module {
   struct Layer {
     ag::Linear edge1, edge2, att, coord1, coord2, node1, node2;
   };
-  struct Graph {  // pair and node indices for one batch size, on the context's device
+  struct Graph {  // node (and, for the composed path, pair) indices for one batch size, on the device
     std::int64_t batch = -1;
     Tensor row, col, node_sample;
   };
-  const Graph& graph(std::int64_t B, Context& ctx) const;
+  const Graph& graph(std::int64_t B, bool edges, Context& ctx) const;
   ag::Var forward_fused(ag::Tape& tp, const ag::Var& h0, const ag::Var& x) const;
 
   targets::Particles p_;
