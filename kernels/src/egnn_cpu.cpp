@@ -276,66 +276,6 @@ void pairs_backward_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::
   }
 }
 
-}  // namespace
-
-void egnn_pairs(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
-                const EgnnLayerWeights& w, Tensor& x_out, Tensor* agg, Context& ctx) {
-  const char* op = "egnn_pairs";
-  check_operands(op, ctx,
-                 {{"x_out", &x_out},
-                  {"hi", &hi},
-                  {"hj", &hj},
-                  {"x", &x},
-                  {"x0", &x0},
-                  {"Wra", &w.Wra},
-                  {"b1", &w.b1},
-                  {"W2", &w.W2},
-                  {"b2", &w.b2},
-                  {"c1_w", &w.c1_w},
-                  {"c1_b", &w.c1_b},
-                  {"c2_w", &w.c2_w}});
-  NSAMP_CHECK(n >= 2 && x.rank() == 2 && x.rows() % n == 0 && x.cols() >= 1 && x.cols() <= 8, op,
-              ": x must be [B n, D] with n >= 2 and D <= 8, got ", x.desc(), " for n = ", n);
-  const std::int64_t N = x.rows(), D = x.cols(), H = hi.cols();
-  check_shape(op, x0, "x0", x.shape());
-  check_shape(op, x_out, "x_out", x.shape());
-  check_shape(op, hi, "hi", Shape{N, H});
-  check_shape(op, hj, "hj", Shape{N, H});
-  check_shape(op, w.Wra, "Wra", Shape{H, 2});
-  check_shape(op, w.b1, "b1", Shape{H});
-  check_shape(op, w.W2, "W2", Shape{H, H});
-  check_shape(op, w.b2, "b2", Shape{H});
-  check_shape(op, w.c1_w, "c1_w", Shape{H, H});
-  check_shape(op, w.c1_b, "c1_b", Shape{H});
-  check_shape(op, w.c2_w, "c2_w", Shape{1, H});
-  NSAMP_CHECK(w.att_w.defined() == w.att_b.defined(), op, ": the attention needs both its weight and bias");
-  if (w.att_w.defined()) {
-    check_operands(op, ctx, {{"x_out", &x_out}, {"att_w", &w.att_w}, {"att_b", &w.att_b}});
-    check_shape(op, w.att_w, "att_w", Shape{1, H});
-    check_shape(op, w.att_b, "att_b", Shape{1});
-  }
-  if (agg) {
-    check_operands(op, ctx, {{"x_out", &x_out}, {"agg", agg}});
-    check_shape(op, *agg, "agg", Shape{N, H});
-  }
-  NSAMP_CHECK(!x_out.same_storage(x) && !x_out.same_storage(x0), op,
-              ": x_out must not share memory with x or x0");
-  if (N == 0) return;
-  if (x.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::egnn_pairs_cuda(hi, hj, x, x0, n, w, x_out, agg, ctx);
-    return;
-  }
-  const std::int64_t B = N / n;
-  if (x.dtype() == DType::F32)
-    pairs_cpu(hi.data<float>(), hj.data<float>(), x.data<float>(), x0.data<float>(), B, n, int(D), int(H),
-              weights_of<float>(w), w, x_out.data<float>(), agg ? agg->data<float>() : nullptr);
-  else
-    pairs_cpu(hi.data<double>(), hj.data<double>(), x.data<double>(), x0.data<double>(), B, n, int(D), int(H),
-              weights_of<double>(w), w, x_out.data<double>(), agg ? agg->data<double>() : nullptr);
-}
-
-namespace {
-
 void check_layer(const char* op, const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
                  const EgnnLayerWeights& w, Context& ctx) {
   check_operands(op, ctx,
@@ -372,6 +312,33 @@ void check_layer(const char* op, const Tensor& hi, const Tensor& hj, const Tenso
 }
 
 }  // namespace
+
+void egnn_pairs(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
+                const EgnnLayerWeights& w, Tensor& x_out, Tensor* agg, Context& ctx) {
+  const char* op = "egnn_pairs";
+  check_layer(op, hi, hj, x, x0, n, w, ctx);
+  const std::int64_t N = x.rows(), D = x.cols(), H = hi.cols();
+  check_operands(op, ctx, {{"x", &x}, {"x_out", &x_out}});
+  check_shape(op, x_out, "x_out", x.shape());
+  if (agg) {
+    check_operands(op, ctx, {{"x", &x}, {"agg", agg}});
+    check_shape(op, *agg, "agg", Shape{N, H});
+  }
+  NSAMP_CHECK(!x_out.same_storage(x) && !x_out.same_storage(x0), op,
+              ": x_out must not share memory with x or x0");
+  if (N == 0) return;
+  if (x.device().is_cuda()) {
+    if constexpr (kCudaBuilt) detail::egnn_pairs_cuda(hi, hj, x, x0, n, w, x_out, agg, ctx);
+    return;
+  }
+  const std::int64_t B = N / n;
+  if (x.dtype() == DType::F32)
+    pairs_cpu(hi.data<float>(), hj.data<float>(), x.data<float>(), x0.data<float>(), B, n, int(D), int(H),
+              weights_of<float>(w), w, x_out.data<float>(), agg ? agg->data<float>() : nullptr);
+  else
+    pairs_cpu(hi.data<double>(), hj.data<double>(), x.data<double>(), x0.data<double>(), B, n, int(D), int(H),
+              weights_of<double>(w), w, x_out.data<double>(), agg ? agg->data<double>() : nullptr);
+}
 
 void egnn_pairs_backward(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
                          const EgnnLayerWeights& w, const Tensor& g_x_out, const Tensor* g_agg,

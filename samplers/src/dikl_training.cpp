@@ -52,17 +52,13 @@ DiklSampler::DiklSampler(const targets::Target& target, const DiklConfig& config
                     config.score_layers >= 1,
                 "DiKL: EGNN sizes out of range (generator ", config.gen_layers, " x ", config.gen_width,
                 ", score ", config.score_layers, " x ", config.score_width, ")");
-    EgnnConfig g;
-    g.hidden = config.gen_width;
-    g.layers = config.gen_layers;
-    g.act = ag::Activation::ReLU;
-    g.output = EgnnConfig::Output::Position;
-    gen_egnn_ = std::make_unique<Egnn>(target.particles(), g, dtype, ctx, "generator");
-    EgnnConfig sc = g;
-    sc.hidden = config.score_width;
-    sc.layers = config.score_layers;
-    sc.output = EgnnConfig::Output::Displacement;
-    score_egnn_ = std::make_unique<Egnn>(target.particles(), sc, dtype, ctx, "score");
+    const ag::Activation relu = ag::Activation::ReLU;
+    gen_egnn_ = std::make_unique<Egnn>(
+        target.particles(),
+        egnn_config(config.gen_width, config.gen_layers, relu, EgnnConfig::Output::Position), dtype, ctx,
+        "generator");
+    score_egnn_ = std::make_unique<Egnn>(
+        target.particles(), egnn_config(config.score_width, config.score_layers, relu), dtype, ctx, "score");
   } else {
     gen_ = std::make_unique<ag::MLP>(generator_widths(target.dim(), config), ag::Activation::SiLU,
                                      ag::Activation::Identity, dtype, ctx, "generator");

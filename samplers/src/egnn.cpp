@@ -5,6 +5,15 @@
 
 namespace nsamp::samplers {
 
+EgnnConfig egnn_config(std::int64_t hidden, int layers, ag::Activation act, EgnnConfig::Output output) {
+  EgnnConfig c;
+  c.hidden = hidden;
+  c.layers = layers;
+  c.act = act;
+  c.output = output;
+  return c;
+}
+
 Egnn::Egnn(const targets::Particles& p, const EgnnConfig& config, DType dtype, Context& ctx,
            const std::string& name)
     : p_(p), cfg_(config), dtype_(dtype), mean_free_(p, dtype, ctx) {

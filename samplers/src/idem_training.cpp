@@ -31,11 +31,9 @@ IdemSampler::IdemSampler(const targets::Target& target, const IdemConfig& config
       sch_(config.sigma_min, config.sigma_max),
       mf_(target.particles(), dtype, ctx) {
   if (mf_.active()) {
-    EgnnConfig ec;
-    ec.hidden = config.hidden;
-    ec.layers = config.egnn_layers;
-    ec.act = ag::Activation::SiLU;
-    egnn_ = std::make_unique<Egnn>(target.particles(), ec, dtype, ctx, "score");
+    egnn_ = std::make_unique<Egnn>(target.particles(),
+                                   egnn_config(config.hidden, config.egnn_layers, ag::Activation::SiLU),
+                                   dtype, ctx, "score");
   } else {
     mlp_ = std::make_unique<ResidualMLP>(target.dim(), config.hidden, config.blocks, config.emb, dtype, ctx,
                                          "score");

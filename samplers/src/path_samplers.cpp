@@ -101,11 +101,9 @@ PathSampler::PathSampler(const targets::Target& target, PathConfig config, DType
       nn_t_(config.channels, 1, config.layers + 1, dtype, ctx, "time_net") {
   d_eff_ = mf_.dof(d_);
   if (mf_.active()) {
-    EgnnConfig ec;
-    ec.hidden = config.channels;
-    ec.layers = config.egnn_layers;
-    ec.act = ag::Activation::SiLU;
-    egnn_ = std::make_unique<Egnn>(target.particles(), ec, dtype, ctx, "control");
+    egnn_ = std::make_unique<Egnn>(target.particles(),
+                                   egnn_config(config.channels, config.egnn_layers, ag::Activation::SiLU),
+                                   dtype, ctx, "control");
   } else {
     nn_ = std::make_unique<FourierMLP>(target.dim(), config.channels, config.layers, /*zero_init=*/true,
                                        dtype, ctx, "control");

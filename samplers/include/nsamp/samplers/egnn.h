@@ -46,6 +46,10 @@ struct EgnnConfig {
   enum class Impl { Auto, Fused, Composed } impl = Impl::Auto;
 };
 
+// The samplers' EGNNs: layers x hidden with `act` and the given output, the other settings the spec's.
+EgnnConfig egnn_config(std::int64_t hidden, int layers, ag::Activation act,
+                       EgnnConfig::Output output = EgnnConfig::Output::Displacement);
+
 class Egnn : public ag::Module {
  public:
   Egnn(const targets::Particles& p, const EgnnConfig& config, DType dtype, Context& ctx,
