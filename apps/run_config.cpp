@@ -36,15 +36,21 @@ void RunConfig::overlay(const nlohmann::json& obj, const std::string& source) {
 }
 
 void RunConfig::overlay_file(const std::string& path) {
-  std::ifstream f(path);
+  std::ifstream f(path, std::ios::binary);
   NSAMP_CHECK(f.good(), "config: cannot read ", path);
+  std::stringstream text;
+  text << f.rdbuf();
+  overlay_text(text.str(), path);
+}
+
+void RunConfig::overlay_text(const std::string& text, const std::string& source) {
   nlohmann::json j;
   try {
-    f >> j;
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    NSAMP_FAIL("config: ", path, " is not valid JSON: ", e.what());
+    NSAMP_FAIL("config: ", source, " is not valid JSON: ", e.what());
   }
-  overlay(j, path);
+  overlay(j, source);
 }
 
 void RunConfig::set(const std::string& assignment) {

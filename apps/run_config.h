@@ -14,6 +14,7 @@ class RunConfig {
 
   void overlay(const nlohmann::json& obj, const std::string& source);  // every key must exist
   void overlay_file(const std::string& path);
+  void overlay_text(const std::string& json_text, const std::string& source);  // a JSON object's text
   void set(const std::string& assignment);  // "key=value", value parsed as the key's type
 
   double num(const std::string& key) const;
