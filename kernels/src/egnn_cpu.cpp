@@ -65,12 +65,8 @@ void pairs_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::int64_t B
           int i, j;
           egnn_pair(e0 + t, n, i, j);
           const std::int64_t gi = base + i, gj = base + j;
-          T r = 0, a = 0;
-          for (int k = 0; k < D; ++k) {
-            const T dk = x[gi * D + k] - x[gj * D + k], ek = x0[gi * D + k] - x0[gj * D + k];
-            r += dk * dk;
-            a += ek * ek;
-          }
+          T r, a;
+          egnn_edge_sq(x, x0, gi, gj, D, r, a);
           rr[std::size_t(t)] = r;
           for (int k = 0; k < H; ++k)
             m1(t, k) = activation_forward(
@@ -149,12 +145,8 @@ void pairs_backward_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::
           ei[std::size_t(t)] = i;
           ej[std::size_t(t)] = j;
           const std::int64_t gi = base + i, gj = base + j;
-          T r = 0, a = 0;
-          for (int k = 0; k < D; ++k) {
-            const T dk = x[gi * D + k] - x[gj * D + k], ek = x0[gi * D + k] - x0[gj * D + k];
-            r += dk * dk;
-            a += ek * ek;
-          }
+          T r, a;
+          egnn_edge_sq(x, x0, gi, gj, D, r, a);
           rr[std::size_t(t)] = r;
           aa[std::size_t(t)] = a;
           for (int k = 0; k < H; ++k) {

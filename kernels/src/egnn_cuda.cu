@@ -89,12 +89,8 @@ __global__ void egnn_pairs_kernel(const T* __restrict__ hi, const T* __restrict_
             int i, j;
             egnn_pair(e0 + t, n, i, j);
             const std::int64_t gi = base + i, gj = base + j;
-            T r = 0, a = 0;
-            for (int q = 0; q < D; ++q) {
-              const T dq = x[gi * D + q] - x[gj * D + q], eq = x0[gi * D + q] - x0[gj * D + q];
-              r += dq * dq;
-              a += eq * eq;
-            }
+            T r, a;
+            egnn_edge_sq(x, x0, gi, gj, D, r, a);
             v = activation_forward(act, hi[gi * H + k] + hj[gj * H + k] + wr * r + wa * a + b1);
           }
           s_m1[t * H + k] = v;
@@ -246,11 +242,7 @@ __global__ void egnn_pairs_backward_kernel(const T* __restrict__ hi, const T* __
         if (t < ne) {
           egnn_pair(e0 + t, n, ei[t], ej[t]);
           const std::int64_t gi = base + ei[t], gj = base + ej[t];
-          for (int q = 0; q < D; ++q) {
-            const T dq = x[gi * D + q] - x[gj * D + q], eq = x0[gi * D + q] - x0[gj * D + q];
-            r[t] += dq * dq;
-            a[t] += eq * eq;
-          }
+          egnn_edge_sq(x, x0, gi, gj, D, r[t], a[t]);
           if (on) p1[t] = hi[gi * H + k] + hj[gj * H + k] + wr * r[t] + wa * a[t] + b1;
         }
         if (on) s_m1[t * H + k] = t < ne ? activation_forward(act, p1[t]) : T(0);

@@ -66,6 +66,18 @@ NSAMP_HD_INLINE void egnn_pair(std::int64_t e, int n, int& i, int& j) {
   j = jj + (jj >= i ? 1 : 0);
 }
 
+// r = |x_i - x_j|^2 and a = |x0_i - x0_j|^2 for nodes gi, gj of [*, D] rows.
+template <class T>
+NSAMP_HD_INLINE void egnn_edge_sq(const T* x, const T* x0, std::int64_t gi, std::int64_t gj, int D, T& r,
+                                  T& a) {
+  r = a = T(0);
+  for (int q = 0; q < D; ++q) {
+    const T dq = x[gi * D + q] - x[gj * D + q], eq = x0[gi * D + q] - x0[gj * D + q];
+    r += dq * dq;
+    a += eq * eq;
+  }
+}
+
 // x_out [B n, D] = x + the coordinate aggregation; agg [B n, H] = sum_j m_ij (may be undefined: the last
 // layer needs none). hi, hj [B n, H]; x, x0 [B n, D] (x0: the network's input coordinates). x_out must not
 // alias x.
