@@ -2,17 +2,23 @@
 // log.jsonl, checkpoint.safetensors (atomic, at every evaluation), samples.npy (with log_weights.npy for the
 // path samplers, whose samples carry importance weights), metrics.json (samplers::evaluate) and samples.png.
 // Everything is validated before the directory is touched; every file but the log is written through a
-// temporary file and a rename. Methods: the path samplers (configs/path/), DiKL (configs/dikl/), iDEM and
-// IW-SM (configs/idem/).
+// temporary file, fsync and a rename. Checkpoints hold the whole training state: `nsamp train --resume DIR`
+// continues a killed or interrupted (Ctrl-C writes a checkpoint) run exactly where its checkpoint left it.
+// Methods: the path samplers (configs/path/), DiKL (configs/dikl/), iDEM and IW-SM (configs/idem/).
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "commands.h"
 #include "eval_plot.h"
+#include "interrupt.h"
 #include "nsamp/autograd/params.h"
+#include "nsamp/autograd/state_dict.h"
 #include "nsamp/core/config.h"
 #include "nsamp/core/device.h"
 #include "nsamp/core/npy.h"
@@ -20,6 +26,7 @@
 #include "nsamp/samplers/evaluation.h"
 #include "nsamp/samplers/idem_training.h"
 #include "nsamp/samplers/path_training.h"
+#include "progress.h"
 #include "run_config.h"
 
 namespace nsamp::apps {
@@ -274,24 +281,38 @@ samplers::IdemTrainOptions idem_options(const RunConfig& c) {
 }
 
 // ---- the frame
-// The method a run directory was trained with (its config.json's "method").
-std::string run_method(const std::string& run) {
+// The defaults of a method (every key a config may set).
+nlohmann::json method_defaults(const std::string& method) {
+  nlohmann::json j = method == "dikl"  ? dikl_defaults()
+                     : is_idem(method) ? idem_defaults(method)
+                                       : path_defaults();
+  // Checkpoints: at every evaluation, every checkpoint_every units (iterations; iDEM / IW-SM: epochs; 0 = no
+  // extra ones) and after checkpoint_minutes of wall time (0 = off), so a killed run loses little.
+  j["checkpoint_every"] = 0;
+  j["checkpoint_minutes"] = 10.0;
+  return j;
+}
+
+// The run directory's config.json read into its method's defaults.
+RunConfig run_config_of(const std::string& run, const std::string& cmd) {
   const std::string path = run + "/config.json";
   std::ifstream in(path);
-  NSAMP_CHECK(in.good(), "sample: cannot read ", path, " (is ", run, " a run directory of nsamp train?)");
+  NSAMP_CHECK(in.good(), cmd, ": cannot read ", path, " (is ", run, " a run directory of nsamp train?)");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("sample: ") + path + " is not valid JSON: " + e.what());
+    throw Error(cmd + ": " + path + " is not valid JSON: " + e.what());
   }
-  NSAMP_CHECK(j.is_object() && j.contains("method") && j["method"].is_string(), "sample: ", path,
+  NSAMP_CHECK(j.is_object() && j.contains("method") && j["method"].is_string(), cmd, ": ", path,
               " names no method");
-  return j["method"].get<std::string>();
+  RunConfig c(method_defaults(j["method"].get<std::string>()));
+  c.overlay(j, path);
+  return c;
 }
 
 struct TrainOpts {
-  std::string method, target, loss, preset = "quick", config, out, device = "auto";
+  std::string method, target, loss, preset = "quick", config, out, device = "auto", resume, progress = "auto";
   std::vector<std::string> sets;
   std::uint64_t seed = 0;
   std::int64_t dim = 0;
@@ -308,7 +329,7 @@ RunConfig resolve_config(const TrainOpts& o, const CLI::App& cmd) {
   const bool path_method =
       o.method == "pis" || o.method == "dis" || o.method == "dds" || o.method == "euler-dds";
   NSAMP_CHECK(dikl || idem || path_method, "train: unknown method '", o.method, "' (valid: ", kMethods, ")");
-  RunConfig c(dikl ? dikl_defaults() : idem ? idem_defaults(o.method) : path_defaults());
+  RunConfig c(method_defaults(o.method));
   auto overlay_if = [&c](const std::string& path) {
     if (fs::exists(path)) c.overlay_file(path);
   };
@@ -336,14 +357,17 @@ RunConfig resolve_config(const TrainOpts& o, const CLI::App& cmd) {
   return c;
 }
 
+// The key of a log line's position: "step" (path samplers, DiKL) or "epoch" (iDEM / IW-SM).
+const char* log_unit(const std::string& method) { return is_idem(method) ? "epoch" : "step"; }
+
 // The files of a run directory written during training: the log (one JSON object per line, flushed) and the
-// checkpoint (atomic).
+// checkpoint (atomic: the whole training state, so that --resume continues exactly).
 class RunFiles {
  public:
-  // Creates the run directory and writes config.json (removing a directory it created if that fails).
+  // A new run: creates the directory and writes config.json (removing a directory it created if that fails).
   RunFiles(const std::string& out, const RunConfig& c) : dir_(out) {
     NSAMP_CHECK(!fs::exists(dir_ / "config.json"), "train: ", out, " already holds a run (config.json); ",
-                "choose another --out");
+                "choose another --out or continue it with --resume ", out);
     std::error_code ec;
     const bool created = fs::create_directories(dir_, ec);
     NSAMP_CHECK(!ec && fs::is_directory(dir_), "train: cannot create the run directory ", out, ": ",
@@ -354,26 +378,115 @@ class RunFiles {
       if (created) fs::remove(dir_, ec);
       throw;
     }
-    log_.open((dir_ / "log.jsonl").string(), std::ios::app);
-    NSAMP_CHECK(log_.good(), "train: cannot write ", (dir_ / "log.jsonl").string());
+    open_log();
+  }
+  // A resumed run: the log keeps the lines up to `done` units (those after it are done again).
+  RunFiles(const std::string& dir, const std::string& unit, std::int64_t done) : dir_(dir) {
+    const std::string path = (dir_ / "log.jsonl").string();
+    std::ifstream in(path);
+    std::string kept, line;
+    while (in && std::getline(in, line)) {
+      if (line.empty()) continue;
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception&) {
+        break;  // a line cut by the kill, and nothing after it
+      }
+      if (j.is_object() && j.contains(unit) && j[unit].is_number_integer() &&
+          j[unit].get<std::int64_t>() > done)
+        break;
+      kept += line + "\n";
+    }
+    in.close();
+    write_file_atomic(path, kept);
+    open_log();
   }
   void log(const nlohmann::json& j) {
     log_ << j.dump() << "\n";
     log_.flush();
   }
-  void checkpoint(const std::vector<ag::Var>& params, Context& ctx) const {
-    ag::save_parameters((dir_ / "checkpoint.safetensors").string(), params, ctx);
-  }
+  std::string checkpoint_path() const { return (dir_ / "checkpoint.safetensors").string(); }
+  void checkpoint(const ag::StateDict& s) const { s.save(checkpoint_path()); }
+  const fs::path& dir() const { return dir_; }
 
  private:
+  void open_log() {
+    log_.open((dir_ / "log.jsonl").string(), std::ios::app);
+    NSAMP_CHECK(log_.good(), "train: cannot write ", (dir_ / "log.jsonl").string());
+  }
   fs::path dir_;
   std::ofstream log_;
 };
 
+// Checkpoints, Ctrl-C and progress around one training loop.
+class TrainDriver {
+ public:
+  TrainDriver(RunFiles& run, const RunConfig& c, std::int64_t eval_every, const std::string& unit,
+              ProgressMode mode, const ag::StateDict* resume)
+      : run_(run), progress_(mode, unit), t0_(std::chrono::steady_clock::now()), last_save_(t0_) {
+    const std::int64_t every = c.integer("checkpoint_every");
+    const double minutes = c.num("checkpoint_minutes");
+    NSAMP_CHECK(every >= 0 && minutes >= 0, "train: checkpoint_every and checkpoint_minutes must be >= 0");
+    if (resume) prior_seconds_ = resume->get_double("state/train_seconds");
+    control_.resume = resume;
+    control_.checkpoint_due = [this, every, minutes, eval_every](std::int64_t done) {
+      const double since =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - last_save_).count();
+      return done % eval_every == 0 || (every > 0 && done % every == 0) ||
+             (minutes > 0 && since >= 60 * minutes);
+    };
+    control_.save = [this](ag::StateDict& s, std::int64_t) {
+      s.set_double("state/train_seconds", train_seconds());
+      s.set_int("state/complete", 0);
+      run_.checkpoint(s);
+      last_save_ = std::chrono::steady_clock::now();
+    };
+    control_.stop_requested = [] { return InterruptGuard::requested(); };
+    control_.progress = [this](std::int64_t done, std::int64_t total) { progress_.update(done, total); };
+    if (resume)
+      progress_.start(resume->get_int("state/done"));
+    else
+      progress_.start(0);
+  }
+  samplers::TrainControl* control() { return &control_; }
+  Progress& progress() { return progress_; }
+  double train_seconds() const {
+    return prior_seconds_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  // After the loop: false (and a message) when it stopped on a request, the checkpoint written.
+  bool finished(std::int64_t total) {
+    progress_.finish();
+    if (!control_.stopped) return true;
+    std::cout << "train: interrupted (signal " << InterruptGuard::signal_number() << "); checkpoint in "
+              << run_.checkpoint_path() << "; continue with: nsamp train --resume " << run_.dir().string()
+              << "\n";
+    (void)total;
+    return false;
+  }
+  // The finished run's checkpoint: the final parameters (the EMA average where on) and the completion mark.
+  void save_final(const std::vector<ag::Var>& params, const std::string& loop, std::int64_t total,
+                  Context& ctx) {
+    ag::StateDict s;
+    samplers::detail::put_loop_state(s, loop, total, ctx);
+    ag::put_parameters(s, params, ctx);
+    s.set_double("state/train_seconds", train_seconds());
+    s.set_int("state/complete", 1);
+    run_.checkpoint(s);
+  }
+
+ private:
+  RunFiles& run_;
+  Progress progress_;
+  InterruptGuard interrupts_;
+  samplers::TrainControl control_;
+  std::chrono::steady_clock::time_point t0_, last_save_;
+  double prior_seconds_ = 0;
+};
+
 // samples.npy (and log_weights.npy), metrics.json against the target's default reference, samples.png.
-void finish_run(const targets::Target& target, const RunConfig& c, const std::string& out, const Tensor& x,
+void finish_run(const targets::Target& target, const RunConfig& c, const fs::path& dir, const Tensor& x,
                 const Tensor* lw, double train_s, Context& ctx) {
-  const fs::path dir(out);
   const std::uint64_t seed = std::uint64_t(c.integer("seed"));
   write_npy((dir / "samples.npy").string(), x);
   if (lw) write_npy((dir / "log_weights.npy").string(), *lw);
@@ -411,15 +524,38 @@ void finish_run(const targets::Target& target, const RunConfig& c, const std::st
         {"convention", v.convention}};
   for (const auto& [name, why] : r.skipped) mj["skipped"][name] = why;
   write_file_atomic((dir / "metrics.json").string(), mj.dump(2) + "\n");
-  if (plots_available()) write_eval_plot(target, r, (dir / "samples.png").string(), ctx);
+  const std::string png = (dir / "samples.png").string();
+  const bool plotted = plots_available();
+  if (plotted) write_eval_plot(target, r, png, ctx);
   std::cout << "train: done in " << train_s << " s;";
   for (const samplers::MetricValue& v : r.metrics)
-    if (v.name == "log_z_error" || v.name == "ess_fraction" || v.name == "x_w2" || v.name == "modes_covered")
+    if (v.name == "log_z_error" || v.name == "ess_fraction" || v.name == "x_w2" ||
+        v.name == "modes_covered" || v.name == "energy_tvd")
       std::cout << " " << v.name << " " << v.value;
-  std::cout << " (metrics.json)\n";
+  std::cout << "\n  metrics: " << (dir / "metrics.json").string() << "\n";
+  if (plotted) std::cout << "  plot:    " << png << "\n";
 }
 
-int train_dikl_run(const TrainOpts& o, const RunConfig& c) {
+// A run's start: a new directory or a resumed one (the log cut back to the checkpoint's position).
+struct RunStart {
+  std::unique_ptr<RunFiles> files;
+  const ag::StateDict* resume = nullptr;
+  bool complete = false;  // the checkpoint is of a finished training (only the final sampling was lost)
+};
+
+RunStart start_run(const std::string& out, const RunConfig& c, const ag::StateDict* resume) {
+  RunStart r;
+  r.resume = resume;
+  if (!resume) {
+    r.files = std::make_unique<RunFiles>(out, c);
+    return r;
+  }
+  r.complete = resume->get_int("state/complete") == 1;
+  r.files = std::make_unique<RunFiles>(out, log_unit(c.str("method")), resume->get_int("state/done"));
+  return r;
+}
+
+int train_dikl_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume) {
   auto target = targets::make_target(c.str("target"), {c.integer("dim")});
   const DType dtype = dtype_of(c);
   const samplers::DiklConfig kc = dikl_config(c);
@@ -429,41 +565,49 @@ int train_dikl_run(const TrainOpts& o, const RunConfig& c) {
               "train: iterations and batch must be positive, score_iter >= 0, final_samples >= 2");
   Context ctx(parse_device(o.device), to.seed);
   samplers::DiklSampler sampler(*target, kc, dtype, ctx);
-  RunFiles run(o.out, c);
+  RunStart rs = start_run(o.out, c, resume);
+  RunFiles& run = *rs.files;
   std::cout << "train: dikl on " << target->name() << " (" << ctx.device().str() << ", " << to.iterations
             << " iterations, batch " << to.batch << ", " << to.score_iter << " score steps each) -> " << o.out
             << "\n";
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<ag::Var> params = sampler.parameters();
-  samplers::train_dikl(
-      sampler, to, ctx,
-      [&](const samplers::DiklTrainLog& l) {
-        nlohmann::json j = {{"step", l.step},           {"generator_loss", l.generator_loss},
-                            {"dsm_loss", l.dsm_loss},   {"acceptance", l.acceptance},
-                            {"mala_step", l.mala_step}, {"seconds_per_step", l.seconds_per_step},
-                            {"skipped", l.skipped},     {"score_skipped", l.score_skipped}};
-        for (const char* k : {"generator_loss", "dsm_loss"})
-          if (!std::isfinite(j[k].get<double>())) j[k] = nullptr;
-        if (l.eval) {
-          j["mean_log_p"] = std::isfinite(l.eval->mean_log_p) ? nlohmann::json(l.eval->mean_log_p) : nullptr;
-          j["nonfinite_samples"] = l.eval->nonfinite;
-          if (l.eval->modes > 0) j["modes_covered"] = l.eval->modes_covered;
-          std::cout << "  step " << l.step << "  dsm " << l.dsm_loss << "  mean log p " << l.eval->mean_log_p;
-          if (l.eval->modes > 0) std::cout << "  modes " << l.eval->modes_covered << "/" << l.eval->modes;
-          std::cout << "  acceptance " << l.acceptance << "  (" << l.seconds_per_step * 1e3 << " ms/it, "
-                    << l.skipped << " skipped)\n";
-        }
-        run.log(j);
-      },
-      [&](std::int64_t) { run.checkpoint(params, ctx); });
-  run.checkpoint(params, ctx);
-  const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<ag::Var> params = sampler.model_tensors();
+  TrainDriver drv(run, c, to.eval_every, "it", parse_progress_mode(o.progress), resume);
+  if (rs.complete) {
+    ag::get_parameters(*resume, params, ctx, {"state/"});
+  } else {
+    samplers::train_dikl(
+        sampler, to, ctx,
+        [&](const samplers::DiklTrainLog& l) {
+          nlohmann::json j = {{"step", l.step},           {"generator_loss", l.generator_loss},
+                              {"dsm_loss", l.dsm_loss},   {"acceptance", l.acceptance},
+                              {"mala_step", l.mala_step}, {"seconds_per_step", l.seconds_per_step},
+                              {"skipped", l.skipped},     {"score_skipped", l.score_skipped}};
+          for (const char* k : {"generator_loss", "dsm_loss"})
+            if (!std::isfinite(j[k].get<double>())) j[k] = nullptr;
+          if (l.eval) {
+            j["mean_log_p"] =
+                std::isfinite(l.eval->mean_log_p) ? nlohmann::json(l.eval->mean_log_p) : nullptr;
+            j["nonfinite_samples"] = l.eval->nonfinite;
+            if (l.eval->modes > 0) j["modes_covered"] = l.eval->modes_covered;
+            std::ostringstream s;
+            s << "  step " << l.step << "  dsm " << l.dsm_loss << "  mean log p " << l.eval->mean_log_p;
+            if (l.eval->modes > 0) s << "  modes " << l.eval->modes_covered << "/" << l.eval->modes;
+            s << "  acceptance " << l.acceptance << "  (" << l.seconds_per_step * 1e3 << " ms/it, "
+              << l.skipped << " skipped)";
+            drv.progress().line(s.str());
+          }
+          run.log(j);
+        },
+        drv.control());
+    if (!drv.finished(to.iterations)) return 130;
+    drv.save_final(params, "dikl", to.iterations, ctx);
+  }
   const Tensor x = host_float32(sampler.sample(final_n, to.seed + 2, ctx), ctx);
-  finish_run(*target, c, o.out, x, nullptr, train_s, ctx);
+  finish_run(*target, c, run.dir(), x, nullptr, drv.train_seconds(), ctx);
   return 0;
 }
 
-int train_idem_run(const TrainOpts& o, const RunConfig& c) {
+int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume) {
   auto target = targets::make_target(c.str("target"), {c.integer("dim")});
   const samplers::IdemConfig kc = idem_config(c);
   const samplers::IdemTrainOptions to = idem_options(c);
@@ -471,97 +615,92 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c) {
   NSAMP_CHECK(final_n >= 2, "train: final_samples must be >= 2");
   Context ctx(parse_device(o.device), std::uint64_t(c.integer("seed")));
   samplers::IdemSampler sampler(*target, kc, dtype_of(c), ctx);
-  RunFiles run(o.out, c);
-  std::cout << "train: " << o.method << " on " << target->name() << " (" << ctx.device().str() << ", "
+  RunStart rs = start_run(o.out, c, resume);
+  RunFiles& run = *rs.files;
+  std::cout << "train: " << c.str("method") << " on " << target->name() << " (" << ctx.device().str() << ", "
             << to.epochs << " epochs of " << to.inner_steps << " steps, batch " << to.batch << ", K " << kc.K
             << ") -> " << o.out << "\n";
-  const auto t0 = std::chrono::steady_clock::now();
   std::vector<ag::Var> params = sampler.parameters();
-  samplers::train_idem(sampler, to, ctx, [&](const samplers::IdemTrainLog& l) {
-    nlohmann::json j = {{"epoch", l.epoch},
-                        {"loss", std::isfinite(l.loss) ? nlohmann::json(l.loss) : nullptr},
-                        {"ess", l.ess},
-                        {"seconds_per_epoch", l.seconds_per_epoch},
-                        {"skipped", l.skipped},
-                        {"buffer", l.buffer_size},
-                        {"lr", l.lr}};
-    if (l.eval) {
-      j["mean_log_p"] = std::isfinite(l.eval->mean_log_p) ? nlohmann::json(l.eval->mean_log_p) : nullptr;
-      j["nonfinite_samples"] = l.eval->nonfinite;
-      if (l.eval->modes > 0) j["modes_covered"] = l.eval->modes_covered;
-      std::cout << "  epoch " << l.epoch << "  loss " << l.loss << "  mean log p " << l.eval->mean_log_p;
-      if (l.eval->modes > 0) std::cout << "  modes " << l.eval->modes_covered << "/" << l.eval->modes;
-      std::cout << "  ESS " << l.ess << "  (" << l.seconds_per_epoch << " s/epoch, " << l.skipped
-                << " skipped)\n";
-      run.checkpoint(params, ctx);
-    }
-    run.log(j);
-  });
-  run.checkpoint(params, ctx);
-  const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  TrainDriver drv(run, c, to.eval_every, "epoch", parse_progress_mode(o.progress), resume);
+  if (rs.complete) {
+    ag::get_parameters(*resume, params, ctx, {"state/"});
+    // The final samples come from the context's stream where the finished run left it.
+    ctx.set_rng_state(resume->get_u64("state/rng_seed"), resume->get_u64("state/rng_offset"));
+  } else {
+    samplers::train_idem(
+        sampler, to, ctx,
+        [&](const samplers::IdemTrainLog& l) {
+          nlohmann::json j = {{"epoch", l.epoch},
+                              {"loss", std::isfinite(l.loss) ? nlohmann::json(l.loss) : nullptr},
+                              {"ess", l.ess},
+                              {"seconds_per_epoch", l.seconds_per_epoch},
+                              {"skipped", l.skipped},
+                              {"buffer", l.buffer_size},
+                              {"lr", l.lr}};
+          if (l.eval) {
+            j["mean_log_p"] =
+                std::isfinite(l.eval->mean_log_p) ? nlohmann::json(l.eval->mean_log_p) : nullptr;
+            j["nonfinite_samples"] = l.eval->nonfinite;
+            if (l.eval->modes > 0) j["modes_covered"] = l.eval->modes_covered;
+            std::ostringstream s;
+            s << "  epoch " << l.epoch << "  loss " << l.loss << "  mean log p " << l.eval->mean_log_p;
+            if (l.eval->modes > 0) s << "  modes " << l.eval->modes_covered << "/" << l.eval->modes;
+            s << "  ESS " << l.ess << "  (" << l.seconds_per_epoch << " s/epoch, " << l.skipped
+              << " skipped)";
+            drv.progress().line(s.str());
+          }
+          run.log(j);
+        },
+        drv.control());
+    if (!drv.finished(to.epochs)) return 130;
+    drv.save_final(params, "idem", to.epochs, ctx);
+  }
   const Tensor x =
       host_float32(sampler.to_target_units(sampler.reverse_sde(final_n, to.sde_steps, false, ctx), ctx), ctx);
-  finish_run(*target, c, o.out, x, nullptr, train_s, ctx);
+  finish_run(*target, c, run.dir(), x, nullptr, drv.train_seconds(), ctx);
   return 0;
 }
 
-}  // namespace
-
-Action add_train(CLI::App& app) {
-  auto o = std::make_shared<TrainOpts>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a sampler on a target; writes a run directory");
-  cmd->add_option("--method", o->method, std::string("method: ") + kMethods)->required();
-  cmd->add_option("--target", o->target, "target name")->required();
-  cmd->add_option("--loss", o->loss, "path samplers: kl | lv | lv_traj (default: the config's, lv)");
-  cmd->add_option("--preset", o->preset,
-                  "quick | paper (files in configs/path/, configs/dikl/, configs/idem/)")
-      ->capture_default_str();
-  cmd->add_option("--config", o->config, "JSON file of config keys, applied after the preset");
-  cmd->add_option("--set", o->sets, "key=value, applied last (repeatable)");
-  cmd->add_option("--seed", o->seed, "seed of the initialisation and of every random draw");
-  cmd->add_option("--dim", o->dim, "dimension, for the gaussian target");
-  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  cmd->add_option("--out", o->out, "run directory (created; must not hold a run already)")->required();
-  return [o, cmd] {
-    // Resolve and validate everything before touching the output directory.
-    const RunConfig c = resolve_config(*o, *cmd);
-    if (o->method == "dikl") return train_dikl_run(*o, c);
-    if (is_idem(o->method)) return train_idem_run(*o, c);
-    auto target = targets::make_target(c.str("target"), {c.integer("dim")});
-    const samplers::PathLoss loss = samplers::parse_path_loss(c.str("loss"));
-    const DType dtype = dtype_of(c);
-    const samplers::PathConfig pc = path_config(c);
-    samplers::PathTrainOptions to;
-    to.loss = loss;
-    to.iterations = c.integer("iterations");
-    to.batch = c.integer("batch");
-    to.lr = c.num("lr");
-    to.weight_decay = c.num("weight_decay");
-    to.clip_grad = c.num("clip_grad");
-    to.lr_step_every = c.integer("lr_step_every");
-    to.lr_gamma = c.num("lr_gamma");
-    to.ema_decay = c.num("ema_decay");
-    to.ema_start = c.integer("ema_start");
-    to.clip_schedule = c.flag("clip_schedule");
-    to.log_every = c.integer("log_every");
-    to.eval_every = c.integer("eval_every");
-    to.eval_paths = c.integer("eval_paths");
-    to.seed = std::uint64_t(c.integer("seed"));
-    const std::int64_t final_n = c.integer("final_samples");
-    NSAMP_CHECK(to.iterations >= 1 && to.batch >= 2 && to.eval_paths >= 1 && final_n >= 2,
-                "train: iterations, batch (>= 2), eval_paths and final_samples (>= 2) must be positive");
-    NSAMP_CHECK(loss != samplers::PathLoss::LvTraj || to.batch % pc.traj_per_sample == 0,
-                "train: lv_traj needs traj_per_sample (", pc.traj_per_sample, ") to divide the batch (",
-                to.batch, ")");
-    Context ctx(parse_device(o->device), to.seed);
-    samplers::PathSampler ps(*target, pc, dtype, ctx);
-
-    RunFiles run(o->out, c);
-    std::cout << "train: " << c.str("method") << " / " << c.str("loss") << " on " << target->name() << " ("
-              << ctx.device().str() << ", " << to.iterations << " steps, batch " << to.batch << ", "
-              << ps.path_steps() << " steps per path) -> " << o->out << "\n";
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<ag::Var> params = ps.parameters();
+int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume) {
+  auto target = targets::make_target(c.str("target"), {c.integer("dim")});
+  const samplers::PathLoss loss = samplers::parse_path_loss(c.str("loss"));
+  const DType dtype = dtype_of(c);
+  const samplers::PathConfig pc = path_config(c);
+  samplers::PathTrainOptions to;
+  to.loss = loss;
+  to.iterations = c.integer("iterations");
+  to.batch = c.integer("batch");
+  to.lr = c.num("lr");
+  to.weight_decay = c.num("weight_decay");
+  to.clip_grad = c.num("clip_grad");
+  to.lr_step_every = c.integer("lr_step_every");
+  to.lr_gamma = c.num("lr_gamma");
+  to.ema_decay = c.num("ema_decay");
+  to.ema_start = c.integer("ema_start");
+  to.clip_schedule = c.flag("clip_schedule");
+  to.log_every = c.integer("log_every");
+  to.eval_every = c.integer("eval_every");
+  to.eval_paths = c.integer("eval_paths");
+  to.seed = std::uint64_t(c.integer("seed"));
+  const std::int64_t final_n = c.integer("final_samples");
+  NSAMP_CHECK(to.iterations >= 1 && to.batch >= 2 && to.eval_paths >= 1 && final_n >= 2,
+              "train: iterations, batch (>= 2), eval_paths and final_samples (>= 2) must be positive");
+  NSAMP_CHECK(loss != samplers::PathLoss::LvTraj || to.batch % pc.traj_per_sample == 0,
+              "train: lv_traj needs traj_per_sample (", pc.traj_per_sample, ") to divide the batch (",
+              to.batch, ")");
+  Context ctx(parse_device(o.device), to.seed);
+  samplers::PathSampler ps(*target, pc, dtype, ctx);
+  RunStart rs = start_run(o.out, c, resume);
+  RunFiles& run = *rs.files;
+  std::cout << "train: " << c.str("method") << " / " << c.str("loss") << " on " << target->name() << " ("
+            << ctx.device().str() << ", " << to.iterations << " steps, batch " << to.batch << ", "
+            << ps.path_steps() << " steps per path) -> " << o.out << "\n";
+  std::vector<ag::Var> params = ps.parameters();
+  TrainDriver drv(run, c, to.eval_every, "step", parse_progress_mode(o.progress), resume);
+  if (rs.complete) {
+    ag::get_parameters(*resume, params, ctx, {"state/"});
+    ps.set_clip(final_clip(c));
+  } else {
     samplers::train_path_sampler(
         ps, to, ctx,
         [&](const samplers::PathTrainLog& l) {
@@ -577,18 +716,98 @@ Action add_train(CLI::App& app) {
             j["elbo"] = l.eval->elbo;
             j["ess"] = l.eval->ess_fraction;
             if (target->log_z()) j["log_z_error"] = std::abs(l.eval->log_z - *target->log_z());
-            std::cout << "  step " << l.step << "  loss " << l.loss << "  log Z " << l.eval->log_z << "  ESS "
-                      << l.eval->ess_fraction << "  (" << l.seconds_per_step * 1e3 << " ms/step, "
-                      << l.skipped << " skipped)\n";
+            std::ostringstream s;
+            s << "  step " << l.step << "  loss " << l.loss << "  log Z " << l.eval->log_z << "  ESS "
+              << l.eval->ess_fraction << "  (" << l.seconds_per_step * 1e3 << " ms/step, " << l.skipped
+              << " skipped)";
+            drv.progress().line(s.str());
           }
           run.log(j);
         },
-        [&](std::int64_t) { run.checkpoint(params, ctx); });
-    run.checkpoint(params, ctx);
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    auto [x, lw] = draw(ps, final_n, to.seed + 2, ctx);
-    finish_run(*target, c, o->out, x, &lw, train_s, ctx);
+        drv.control());
+    if (!drv.finished(to.iterations)) return 130;
+    drv.save_final(params, "path", to.iterations, ctx);
+  }
+  auto [x, lw] = draw(ps, final_n, to.seed + 2, ctx);
+  finish_run(*target, c, run.dir(), x, &lw, drv.train_seconds(), ctx);
+  return 0;
+}
+
+// runs/<method>-<target>-YYYYmmdd-HHMMSS (the first free name), when --out is not given.
+std::string default_out(const std::string& method, const std::string& target) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
+  std::string base = "runs/" + method + "-" + target + "-" + stamp, out = base;
+  for (int k = 2; fs::exists(out); ++k) out = base + "-" + std::to_string(k);
+  return out;
+}
+
+int resume_run(TrainOpts o) {
+  const std::string dir = o.resume;
+  const RunConfig c = run_config_of(dir, "train --resume");
+  const std::string ckpt = dir + "/checkpoint.safetensors";
+  NSAMP_CHECK(fs::exists(ckpt), "train --resume: ", dir, " has no checkpoint yet (", ckpt,
+              "); the run stopped before its first one: start it again");
+  Context host(Device::cpu());
+  const ag::StateDict state = ag::StateDict::load(ckpt, host);
+  NSAMP_CHECK(state.has_meta("state/done") && state.has_meta("state/complete"), "train --resume: ", ckpt,
+              " holds parameters only (a checkpoint of nsamp ", "before 0.1's resumable runs?); start again");
+  if (state.get_int("state/complete") == 1 && fs::exists(fs::path(dir) / "metrics.json")) {
+    std::cout << "train: " << dir << " is complete (metrics.json); nothing to resume\n";
     return 0;
+  }
+  o.method = c.str("method");
+  o.out = dir;
+  const std::int64_t done = state.get_int("state/done");
+  std::cout << "train: resuming " << dir << " after " << done << " " << log_unit(o.method)
+            << (done == 1 ? "" : "s") << "\n";
+  if (o.method == "dikl") return train_dikl_run(o, c, &state);
+  if (is_idem(o.method)) return train_idem_run(o, c, &state);
+  return train_path_run(o, c, &state);
+}
+
+}  // namespace
+
+Action add_train(CLI::App& app) {
+  auto o = std::make_shared<TrainOpts>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a sampler on a target; writes a run directory");
+  cmd->add_option("--method", o->method, std::string("method: ") + kMethods);
+  cmd->add_option("--target", o->target, "target name");
+  cmd->add_option("--loss", o->loss, "path samplers: kl | lv | lv_traj (default: the config's, lv)");
+  cmd->add_option("--preset", o->preset,
+                  "quick | paper (files in configs/path/, configs/dikl/, configs/idem/)")
+      ->capture_default_str();
+  cmd->add_option("--config", o->config, "JSON file of config keys, applied after the preset");
+  cmd->add_option("--set", o->sets, "key=value, applied last (repeatable)");
+  cmd->add_option("--seed", o->seed, "seed of the initialisation and of every random draw");
+  cmd->add_option("--dim", o->dim, "dimension, for the gaussian target");
+  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_option("--out", o->out,
+                  "run directory (created; must not hold a run already; default runs/METHOD-TARGET-TIME)");
+  cmd->add_option("--resume", o->resume,
+                  "continue the run in this directory from its checkpoint, exactly (its own config; only "
+                  "--device and --progress may be given with it)");
+  cmd->add_option("--progress", o->progress,
+                  "auto (a bar on a terminal, else plain lines) | bar | plain | off")
+      ->capture_default_str();
+  return [o, cmd] {
+    parse_progress_mode(o->progress);  // a bad mode fails before anything runs
+    if (!o->resume.empty()) {
+      for (const char* f :
+           {"--method", "--target", "--loss", "--preset", "--config", "--set", "--seed", "--dim", "--out"})
+        NSAMP_CHECK(!cmd->count(f), "train: --resume continues a run with its own config; ", f,
+                    " cannot be given with it");
+      return resume_run(*o);
+    }
+    NSAMP_CHECK(!o->method.empty() && !o->target.empty(),
+                "train: --method and --target are required (or --resume DIR); see nsamp train --help");
+    // Resolve and validate everything before touching the output directory.
+    const RunConfig c = resolve_config(*o, *cmd);
+    if (o->out.empty()) o->out = default_out(o->method, o->target);
+    if (o->method == "dikl") return train_dikl_run(*o, c, nullptr);
+    if (is_idem(o->method)) return train_idem_run(*o, c, nullptr);
+    return train_path_run(*o, c, nullptr);
   };
 }
 
@@ -607,31 +826,31 @@ Action add_sample(CLI::App& app) {
   cmd->add_option("--log-weights", o->log_weights, "log-weights -R, [n] float32 .npy");
   cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   return [o, cmd] {
-    const std::string method = run_method(o->run);
+    const RunConfig c = run_config_of(o->run, "sample");
+    const std::string method = c.str("method");
     const bool dikl = method == "dikl", idem = is_idem(method);
-    RunConfig c(dikl ? dikl_defaults() : idem ? idem_defaults(method) : path_defaults());
-    c.overlay_file(o->run + "/config.json");
     auto target = targets::make_target(c.str("target"), {c.integer("dim")});
     const std::uint64_t seed = cmd->count("--seed") ? o->seed : std::uint64_t(c.integer("seed")) + 4;
     NSAMP_CHECK((!dikl && !idem) || o->log_weights.empty(), "sample: ", o->run, " is a ", method,
                 " run; its samples carry no importance weights (--log-weights is for the path samplers)");
     Context ctx(parse_device(o->device), seed);
+    const std::string ckpt = o->run + "/checkpoint.safetensors";
     if (dikl) {
       samplers::DiklSampler sampler(*target, dikl_config(c), dtype_of(c), ctx);
-      std::vector<ag::Var> params = sampler.parameters();
-      ag::load_parameters(o->run + "/checkpoint.safetensors", params, ctx);
+      std::vector<ag::Var> params = sampler.model_tensors();
+      ag::load_parameters(ckpt, params, ctx);
       write_npy(o->out, host_float32(sampler.sample(o->n, seed, ctx), ctx));
     } else if (idem) {
       samplers::IdemSampler sampler(*target, idem_config(c), dtype_of(c), ctx);
       std::vector<ag::Var> params = sampler.parameters();
-      ag::load_parameters(o->run + "/checkpoint.safetensors", params, ctx);
+      ag::load_parameters(ckpt, params, ctx);
       const Tensor y = sampler.reverse_sde(o->n, int(c.integer("sde_steps")), false, ctx);
       write_npy(o->out, host_float32(sampler.to_target_units(y, ctx), ctx));
     } else {
       samplers::PathSampler ps(*target, path_config(c), dtype_of(c), ctx);
       ps.set_clip(final_clip(c));
       std::vector<ag::Var> params = ps.parameters();
-      ag::load_parameters(o->run + "/checkpoint.safetensors", params, ctx);
+      ag::load_parameters(ckpt, params, ctx);
       auto [x, lw] = draw(ps, o->n, seed, ctx);
       write_npy(o->out, x);
       if (!o->log_weights.empty()) write_npy(o->log_weights, lw);

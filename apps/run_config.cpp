@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "nsamp/core/atomic_file.h"
 #include "nsamp/core/error.h"
 
 namespace nsamp::apps {
@@ -94,15 +95,7 @@ std::string config_dir() {
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    NSAMP_CHECK(f.good(), "cannot write ", tmp);
-    f << text;
-    f.flush();
-    NSAMP_CHECK(f.good(), "writing ", tmp, " failed");
-  }
-  NSAMP_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot move ", tmp, " to ", path);
+  nsamp::write_file_atomic(path, text);
 }
 
 }  // namespace nsamp::apps

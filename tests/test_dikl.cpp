@@ -167,9 +167,11 @@ TEST_CASE("dikl training: each iteration moves the score network, then the gener
   o.eval_samples = 500;
   std::vector<s::DiklTrainLog> logs;
   int evals = 0;
+  s::TrainControl control;
+  control.checkpoint_due = [&](std::int64_t done) { return done % o.eval_every == 0; };
+  control.save = [&](ag::StateDict&, std::int64_t step) { evals += int(step); };
   s::train_dikl(
-      sampler, o, ctx, [&](const s::DiklTrainLog& l) { logs.push_back(l); },
-      [&](std::int64_t step) { evals += int(step); });
+      sampler, o, ctx, [&](const s::DiklTrainLog& l) { logs.push_back(l); }, &control);
   REQUIRE(logs.size() == 1);  // log_every 50: the final evaluation only
   const s::DiklTrainLog& l = logs[0];
   CHECK(l.step == 2);

@@ -81,6 +81,37 @@ bool Adam::step(double loss) {
   return true;
 }
 
+void Adam::save_state(StateDict& s, const std::string& prefix) const {
+  for (std::size_t i = 0; i < m_.size(); ++i) {
+    s.put(prefix + "m." + std::to_string(i), m_[i], *ctx_);
+    s.put(prefix + "v." + std::to_string(i), v_[i], *ctx_);
+  }
+  s.set_int(prefix + "steps", steps_);
+  s.set_int(prefix + "skipped", skipped_);
+  s.set_double(prefix + "lr", opt_.lr);
+}
+
+void Adam::load_state(const StateDict& s, const std::string& prefix) {
+  for (std::size_t i = 0; i < m_.size(); ++i)
+    for (const char* k : {"m.", "v."}) {
+      const Tensor& t = s.at(prefix + k + std::to_string(i));
+      NSAMP_CHECK(t.dtype() == m_[i].dtype() && t.shape() == m_[i].shape(), s.source(), ": Adam moment '",
+                  prefix, k, i, "' is ", t.desc(), " but the parameter '", params_[i].name(), "' is ",
+                  m_[i].desc());
+    }
+  NSAMP_CHECK(!s.has(prefix + "m." + std::to_string(m_.size())), s.source(), ": Adam state '", prefix,
+              "' holds more moments than the ", m_.size(), " parameters");
+  const std::int64_t steps = s.get_int(prefix + "steps"), skipped = s.get_int(prefix + "skipped");
+  const double lr = s.get_double(prefix + "lr");
+  for (std::size_t i = 0; i < m_.size(); ++i) {
+    s.copy_to(prefix + "m." + std::to_string(i), m_[i], *ctx_);
+    s.copy_to(prefix + "v." + std::to_string(i), v_[i], *ctx_);
+  }
+  steps_ = steps;
+  skipped_ = skipped;
+  opt_.lr = lr;
+}
+
 void Adam::zero_grad() {
   for (Var& p : params_) p.zero_grad();
 }
@@ -98,6 +129,45 @@ void EMA::update() {
 
 void EMA::swap() {
   for (std::size_t i = 0; i < params_.size(); ++i) std::swap(params_[i].mutable_value(), shadow_[i]);
+}
+
+void EMA::save_state(StateDict& s, const std::string& prefix) const {
+  for (std::size_t i = 0; i < shadow_.size(); ++i)
+    s.put(prefix + "shadow." + std::to_string(i), shadow_[i], *ctx_);
+  s.set_double(prefix + "decay", decay_);
+}
+
+void EMA::load_state(const StateDict& s, const std::string& prefix) {
+  for (std::size_t i = 0; i < shadow_.size(); ++i) {
+    const Tensor& t = s.at(prefix + "shadow." + std::to_string(i));
+    NSAMP_CHECK(t.dtype() == shadow_[i].dtype() && t.shape() == shadow_[i].shape(), s.source(),
+                ": EMA shadow ", i, " is ", t.desc(), " but ", shadow_[i].desc(), " is expected");
+  }
+  const double decay = s.get_double(prefix + "decay");
+  for (std::size_t i = 0; i < shadow_.size(); ++i)
+    s.copy_to(prefix + "shadow." + std::to_string(i), shadow_[i], *ctx_);
+  decay_ = decay;
+}
+
+void StepLR::save_state(StateDict& s, const std::string& prefix) const {
+  s.set_int(prefix + "epoch", epoch_);
+}
+void StepLR::load_state(const StateDict& s, const std::string& prefix) {
+  epoch_ = s.get_int(prefix + "epoch");
+}
+
+void ReduceLROnPlateau::save_state(StateDict& s, const std::string& prefix) const {
+  s.set_double(prefix + "best", best_);
+  s.set_int(prefix + "bad", bad_);
+  s.set_int(prefix + "cooldown_left", cooldown_left_);
+}
+
+void ReduceLROnPlateau::load_state(const StateDict& s, const std::string& prefix) {
+  const double best = s.get_double(prefix + "best");
+  const std::int64_t bad = s.get_int(prefix + "bad"), cool = s.get_int(prefix + "cooldown_left");
+  best_ = best;
+  bad_ = bad;
+  cooldown_left_ = cool;
 }
 
 StepLR::StepLR(double base_lr, std::int64_t step_size, double gamma)

@@ -1,5 +1,7 @@
 #include "nsamp/core/npy.h"
 
+#include "nsamp/core/atomic_file.h"
+
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -223,8 +225,8 @@ void write_npy(const std::string& path, const Tensor& t) {
   check_defined("write_npy", t, "tensor");
   NSAMP_CHECK(t.device().is_cpu(), "write_npy(", path, "): ", t.desc(),
               " is not in host memory; copy it with .to(Device::cpu(), ctx) first");
-  NSAMP_CHECK(is_floating(t.dtype()), "write_npy(", path, "): only float32 and float64 tensors are written, got ",
-              t.desc());
+  NSAMP_CHECK(is_floating(t.dtype()), "write_npy(", path,
+              "): only float32 and float64 tensors are written, got ", t.desc());
   NSAMP_CHECK(t.rank() >= 1, "write_npy(", path, "): rank-0 tensors are not written; reshape to [1]");
   std::string dims;
   for (int i = 0; i < t.rank(); ++i)
@@ -237,35 +239,21 @@ void write_npy(const std::string& path, const Tensor& t) {
   header.push_back('\n');
   NSAMP_CHECK(header.size() <= 65535, "write_npy(", path, "): header too long");
 
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    NSAMP_CHECK(f.good(), "write_npy(", path, "): cannot create ", tmp, ": ", std::strerror(errno));
-    const unsigned char pre[10] = {0x93,
-                                   'N',
-                                   'U',
-                                   'M',
-                                   'P',
-                                   'Y',
-                                   1,
-                                   0,
-                                   static_cast<unsigned char>(header.size() & 0xff),
-                                   static_cast<unsigned char>(header.size() >> 8)};
-    f.write(reinterpret_cast<const char*>(pre), sizeof(pre));
-    f.write(header.data(), static_cast<std::streamsize>(header.size()));
-    if (t.numel() > 0)
-      f.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
-    f.flush();
-    if (!f.good()) {
-      std::remove(tmp.c_str());
-      NSAMP_FAIL("write_npy(", path, "): write failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    NSAMP_FAIL("write_npy(", path, "): cannot rename the temporary file into place: ", std::strerror(err));
-  }
+  AtomicFile f(path);
+  const unsigned char pre[10] = {0x93,
+                                 'N',
+                                 'U',
+                                 'M',
+                                 'P',
+                                 'Y',
+                                 1,
+                                 0,
+                                 static_cast<unsigned char>(header.size() & 0xff),
+                                 static_cast<unsigned char>(header.size() >> 8)};
+  f.write(pre, sizeof(pre));
+  f.write(header.data(), header.size());
+  if (t.numel() > 0) f.write(t.raw_data(), t.nbytes());
+  f.commit();
 }
 
 }  // namespace nsamp

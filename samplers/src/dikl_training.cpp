@@ -110,13 +110,22 @@ std::vector<ag::Var> DiklSampler::parameters() const {
   return p;
 }
 
+std::vector<ag::Var> DiklSampler::buffers() const {
+  return score_ ? score_->buffers() : std::vector<ag::Var>{};
+}
+
+std::vector<ag::Var> DiklSampler::model_tensors() const {
+  std::vector<ag::Var> p = parameters();
+  for (const ag::Var& v : buffers()) p.push_back(v);
+  return p;
+}
+
 DiklEval evaluate_dikl(const DiklSampler& s, std::int64_t n, std::uint64_t seed, Context& ctx) {
   return summarize_samples(s.target(), s.sample(n, seed, ctx), ctx);
 }
 
 void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
-                const std::function<void(const DiklTrainLog&)>& on_log,
-                const std::function<void(std::int64_t)>& on_eval) {
+                const std::function<void(const DiklTrainLog&)>& on_log, TrainControl* control) {
   NSAMP_CHECK(opt.iterations >= 0 && opt.batch >= 1 && opt.score_iter >= 0, "DiKL train: bad iterations ",
               opt.iterations, ", batch ", opt.batch, " or score_iter ", opt.score_iter);
   NSAMP_CHECK(opt.log_every >= 1 && opt.eval_every >= 1 && opt.eval_samples >= 1,
@@ -147,7 +156,26 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     phase[k] += std::chrono::duration<double>(now - t_phase).count();
     t_phase = now;
   };
-  for (std::int64_t step = 0; step < opt.iterations; ++step) {
+  std::vector<ag::Var> params = s.model_tensors();
+  std::int64_t start = 0;
+  if (control && control->resume) {
+    const ag::StateDict& st = *control->resume;
+    start = detail::get_loop_state(st, "dikl", opt.iterations, ctx);
+    ag::get_parameters(st, params, ctx, {"state/"});
+    gen_adam.load_state(st, "state/generator_adam/");
+    score_adam.load_state(st, "state/score_adam/");
+    s.posterior().set_mala_step(st.get_double("state/mala_step"));
+  }
+  auto save = [&](std::int64_t done) {
+    ag::StateDict st;
+    detail::put_loop_state(st, "dikl", done, ctx);
+    ag::put_parameters(st, params, ctx);
+    gen_adam.save_state(st, "state/generator_adam/");
+    score_adam.save_state(st, "state/score_adam/");
+    st.set_double("state/mala_step", s.posterior().mala_step());
+    control->save(st, done);
+  };
+  for (std::int64_t step = start; step < opt.iterations; ++step) {
     if (opt.time_phases) t_phase = std::chrono::steady_clock::now();
     // The model score: score_iter DSM steps, each on a fresh stop-gradient generator batch.
     double dsm_sum = 0;
@@ -216,13 +244,19 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
       phase[0] = phase[1] = phase[2] = 0;
       log.skipped = gen_adam.skipped();
       log.score_skipped = score_adam.skipped();
-      if (eval_now) {
-        log.eval = evaluate_dikl(s, opt.eval_samples, opt.seed + 1, ctx);
-        if (on_eval) on_eval(done);
-      }
+      if (eval_now) log.eval = evaluate_dikl(s, opt.eval_samples, opt.seed + 1, ctx);
       on_log(log);
       t_log = std::chrono::steady_clock::now();
       since_log = 0;
+    }
+    if (control) {
+      if (control->progress) control->progress(done, opt.iterations);
+      const bool stop = control->stop_requested && control->stop_requested();
+      if (control->save && (stop || (control->checkpoint_due && control->checkpoint_due(done)))) save(done);
+      if (stop && done < opt.iterations) {
+        control->stopped = true;
+        return;
+      }
     }
   }
 }

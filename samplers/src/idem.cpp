@@ -52,6 +52,27 @@ void ReplayBuffer::push(const Tensor& x) {
   }
 }
 
+void ReplayBuffer::save_state(ag::StateDict& s, const std::string& prefix) const {
+  s.put(prefix + "rows", data_.slice_rows(0, size_), ctx_);
+  s.set_int(prefix + "size", size_);
+  s.set_int(prefix + "next", next_);
+}
+
+void ReplayBuffer::load_state(const ag::StateDict& s, const std::string& prefix) {
+  const std::int64_t size = s.get_int(prefix + "size"), next = s.get_int(prefix + "next");
+  const Tensor& rows = s.at(prefix + "rows");
+  NSAMP_CHECK(size >= 0 && size <= capacity_ && next >= 0 && next < capacity_ && rows.rank() == 2 &&
+                  rows.rows() == size && rows.cols() == dim_ && rows.dtype() == data_.dtype(),
+              s.source(), ": replay buffer state (", rows.desc(), ", size ", size, ", next ", next,
+              ") does not fit a buffer of ", capacity_, " x ", dim_, " ", dtype_name(data_.dtype()));
+  if (size > 0) {
+    Tensor dst = data_.slice_rows(0, size);
+    copy(rows, dst, ctx_);
+  }
+  size_ = size;
+  next_ = next;
+}
+
 Tensor ReplayBuffer::sample(std::int64_t n) const {
   NSAMP_CHECK(size_ > 0, "ReplayBuffer::sample: the buffer is empty");
   NSAMP_CHECK(n >= 0, "ReplayBuffer::sample: n must be >= 0, got ", n);

@@ -136,7 +136,7 @@ IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Cont
 }
 
 void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
-                const std::function<void(const IdemTrainLog&)>& on_log) {
+                const std::function<void(const IdemTrainLog&)>& on_log, TrainControl* control) {
   NSAMP_CHECK(opt.epochs >= 0 && opt.inner_steps >= 1 && opt.batch >= 1 &&
                   opt.buffer_capacity >= opt.buffer_min && opt.init_samples >= 1 &&
                   opt.samples_per_epoch >= 1 && opt.log_every >= 1 && opt.eval_every >= 1 &&
@@ -147,28 +147,71 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
   const VeSchedule& sch = s.schedule();
   const std::int64_t B = opt.batch, d = s.target().dim();
   const DType dt = s.dtype();
+  std::vector<ag::Var> params = s.parameters();
   ag::AdamOptions ao;
   ao.lr = opt.lr;
   ao.clip_norm = opt.clip_grad;
-  ag::Adam adam(s.parameters(), ao, ctx);
+  ag::Adam adam(params, ao, ctx);
   ag::ReduceLROnPlateau::Options po;
   po.factor = opt.lr_factor;
   po.patience = opt.lr_patience;
   ag::ReduceLROnPlateau plateau(po);
   ReplayBuffer buf(opt.buffer_capacity, d, dt, ctx);
   const MeanFree& mf = s.mean_free();
-  buf.push(opt.init_from_prior ? s.prior(opt.init_samples, ctx)
-                               : s.reverse_sde(opt.init_samples, opt.sde_steps, true, ctx));  // by S_K itself
   ag::Tape tp(ctx);
   Tensor z = Tensor::empty(Shape{B, d}, dt, ctx);
+  // Running sums: of the epoch (the plateau's metric) and since the last log.
   double loss_sum = 0, ess_sum = 0, epoch_loss = 0;
-  std::int64_t epoch_steps = 0;
+  std::int64_t epoch_steps = 0, epochs_since = 0, steps_since = 0;
+  // Position: epochs completed, inner steps done in the next one.
+  std::int64_t first_epoch = 1, first_inner = 0;
+  if (control && control->resume) {
+    const ag::StateDict& st = *control->resume;
+    first_epoch = detail::get_loop_state(st, "idem", opt.epochs, ctx) + 1;
+    first_inner = st.get_int("state/inner");
+    NSAMP_CHECK(first_inner >= 0 && first_inner <= opt.inner_steps, st.source(), ": inner step ", first_inner,
+                " outside [0, ", opt.inner_steps, "]");
+    ag::get_parameters(st, params, ctx, {"state/"});
+    adam.load_state(st, "state/adam/");
+    plateau.load_state(st, "state/plateau/");
+    buf.load_state(st, "state/buffer/");
+    loss_sum = st.get_double("state/loss_sum");
+    ess_sum = st.get_double("state/ess_sum");
+    epoch_loss = st.get_double("state/epoch_loss");
+    epoch_steps = st.get_int("state/epoch_steps");
+    steps_since = st.get_int("state/steps_since");
+    epochs_since = st.get_int("state/epochs_since");
+  } else {
+    buf.push(opt.init_from_prior
+                 ? s.prior(opt.init_samples, ctx)
+                 : s.reverse_sde(opt.init_samples, opt.sde_steps, true, ctx));  // by S_K itself
+  }
+  // `epochs_done` complete epochs and `inner` steps of the next.
+  auto save = [&](std::int64_t epochs_done, std::int64_t inner) {
+    ag::StateDict st;
+    detail::put_loop_state(st, "idem", epochs_done, ctx);
+    st.set_int("state/inner", inner);
+    ag::put_parameters(st, params, ctx);
+    adam.save_state(st, "state/adam/");
+    plateau.save_state(st, "state/plateau/");
+    buf.save_state(st, "state/buffer/");
+    st.set_double("state/loss_sum", loss_sum);
+    st.set_double("state/ess_sum", ess_sum);
+    st.set_double("state/epoch_loss", epoch_loss);
+    st.set_int("state/epoch_steps", epoch_steps);
+    st.set_int("state/steps_since", steps_since);
+    st.set_int("state/epochs_since", epochs_since);
+    control->save(st, epochs_done);
+  };
+  auto stop_now = [&] { return control && control->stop_requested && control->stop_requested(); };
   auto t_log = std::chrono::steady_clock::now();
-  std::int64_t epochs_since = 0, steps_since = 0;
-  for (std::int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
-    epoch_loss = 0;
-    epoch_steps = 0;
-    for (std::int64_t it = 0; it < opt.inner_steps && buf.size() >= opt.buffer_min; ++it) {
+  for (std::int64_t epoch = first_epoch; epoch <= opt.epochs; ++epoch) {
+    const std::int64_t it0 = epoch == first_epoch ? first_inner : 0;
+    if (it0 == 0) {
+      epoch_loss = 0;
+      epoch_steps = 0;
+    }
+    for (std::int64_t it = it0; it < opt.inner_steps && buf.size() >= opt.buffer_min; ++it) {
       const Tensor y0 = buf.sample(B);
       const std::vector<double> t = host_uniforms(B, ctx);
       std::vector<double> sigma(std::size_t(B), 0.0), coef(std::size_t(B), 0.0);
@@ -207,6 +250,11 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       ess_sum += ess;
       ++steps_since;
       if (std::isfinite(lv)) epoch_loss += lv, ++epoch_steps;
+      if (it + 1 < opt.inner_steps && stop_now()) {
+        if (control->save) save(epoch - 1, it + 1);
+        control->stopped = true;
+        return;
+      }
     }
     if (opt.plateau && epoch_steps > 0) plateau.step(epoch_loss / double(epoch_steps), adam);
     buf.push(s.reverse_sde(opt.samples_per_epoch, opt.sde_steps, false, ctx));
@@ -227,6 +275,16 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       loss_sum = ess_sum = 0;
       steps_since = epochs_since = 0;
       t_log = std::chrono::steady_clock::now();
+    }
+    if (control) {
+      if (control->progress) control->progress(epoch, opt.epochs);
+      const bool stop = stop_now();
+      if (control->save && (stop || (control->checkpoint_due && control->checkpoint_due(epoch))))
+        save(epoch, 0);
+      if (stop && epoch < opt.epochs) {
+        control->stopped = true;
+        return;
+      }
     }
   }
 }

@@ -31,8 +31,7 @@ metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::
 }
 
 void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& ctx,
-                        const std::function<void(const PathTrainLog&)>& on_log,
-                        const std::function<void(std::int64_t)>& on_eval, std::int64_t start) {
+                        const std::function<void(const PathTrainLog&)>& on_log, TrainControl* control) {
   NSAMP_CHECK(opt.iterations >= 0 && opt.batch >= 2, "train: bad iterations ", opt.iterations, " or batch ",
               opt.batch);
   NSAMP_CHECK(opt.log_every >= 1 && opt.eval_every >= 1 && opt.lr_step_every >= 1,
@@ -55,6 +54,27 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
   std::int64_t kept = 0;
   auto t_log = std::chrono::steady_clock::now();
   std::int64_t since_log = 0;
+  std::int64_t start = 0;
+  if (control && control->resume) {
+    const ag::StateDict& st = *control->resume;
+    start = detail::get_loop_state(st, "path", opt.iterations, ctx);
+    ag::get_parameters(st, params, ctx, {"state/"});
+    adam.load_state(st, "state/adam/");
+    sched.load_state(st, "state/lr_schedule/");
+    if (st.has_meta("state/ema/decay")) {
+      ema = std::make_unique<ag::EMA>(params, opt.ema_decay, ctx);
+      ema->load_state(st, "state/ema/");
+    }
+  }
+  auto save = [&](std::int64_t done) {
+    ag::StateDict st;
+    detail::put_loop_state(st, "path", done, ctx);
+    ag::put_parameters(st, params, ctx);
+    adam.save_state(st, "state/adam/");
+    sched.save_state(st, "state/lr_schedule/");
+    if (ema) ema->save_state(st, "state/ema/");
+    control->save(st, done);
+  };
   for (std::int64_t step = start; step < opt.iterations; ++step) {
     ps.set_clip(clip_for(step));
     for (ag::Var& p : params) p.set_grad(Tensor());
@@ -82,12 +102,20 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
       if (eval_now) {
         if (ema) ema->swap();
         log.eval = evaluate_paths(ps, opt.eval_paths, opt.seed + 1, ctx);
-        if (on_eval) on_eval(done);
         if (ema) ema->swap();
       }
       on_log(log);
       t_log = std::chrono::steady_clock::now();
       since_log = 0;
+    }
+    if (control) {
+      if (control->progress) control->progress(done, opt.iterations);
+      const bool stop = control->stop_requested && control->stop_requested();
+      if (control->save && (stop || (control->checkpoint_due && control->checkpoint_due(done)))) save(done);
+      if (stop && done < opt.iterations) {
+        control->stopped = true;
+        return;
+      }
     }
   }
   if (ema) ema->swap();  // the run ends with the averaged parameters in place

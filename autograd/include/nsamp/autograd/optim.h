@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "nsamp/autograd/state_dict.h"
 #include "nsamp/autograd/tape.h"
 
 namespace nsamp::ag {
@@ -45,6 +46,9 @@ class Adam {
     steps_ = steps;
     skipped_ = skipped;
   }
+  // Moments, counters and learning rate under `prefix` (checkpoints); load checks shapes first.
+  void save_state(StateDict& s, const std::string& prefix) const;
+  void load_state(const StateDict& s, const std::string& prefix);
 
  private:
   std::vector<Var> params_;
@@ -65,6 +69,8 @@ class EMA {
   const std::vector<Tensor>& shadow() const { return shadow_; }
   double decay() const { return decay_; }
   void set_decay(double d) { decay_ = d; }
+  void save_state(StateDict& s, const std::string& prefix) const;
+  void load_state(const StateDict& s, const std::string& prefix);
 
  private:
   std::vector<Var> params_;
@@ -80,6 +86,8 @@ class StepLR {
   double step(Adam& opt);  // advances one epoch; sets and returns the new learning rate
   std::int64_t epoch() const { return epoch_; }
   void set_epoch(std::int64_t e) { epoch_ = e; }
+  void save_state(StateDict& s, const std::string& prefix) const;
+  void load_state(const StateDict& s, const std::string& prefix);
 
  private:
   double base_, gamma_;
@@ -104,6 +112,8 @@ class ReduceLROnPlateau {
   bool step(double metric, Adam& opt);  // returns whether the learning rate was reduced
   double best() const { return best_; }
   std::int64_t bad_epochs() const { return bad_; }
+  void save_state(StateDict& s, const std::string& prefix) const;
+  void load_state(const StateDict& s, const std::string& prefix);
 
  private:
   Options o_;

@@ -74,7 +74,8 @@ class DiklPosterior {
   DiklPosterior(const targets::Target& target, DiklPosteriorConfig config);
   // x_t [B, d]; a, s [B] (alpha_t, sigma_t of each row). Draws from ctx's Philox stream.
   DiklPosteriorResult estimate(const Tensor& xt, const Tensor& a, const Tensor& s, Context& ctx);
-  double mala_step() const { return step_; }  // the adaptive step carried across calls
+  double mala_step() const { return step_; }         // the adaptive step carried across calls
+  void set_mala_step(double step) { step_ = step; }  // a resumed run's
 
  private:
   const targets::Target& target_;

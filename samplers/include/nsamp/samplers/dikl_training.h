@@ -29,6 +29,7 @@
 #include "nsamp/samplers/evaluation.h"
 #include "nsamp/samplers/mean_free.h"
 #include "nsamp/samplers/networks.h"
+#include "nsamp/samplers/train_control.h"
 
 namespace nsamp::samplers {
 
@@ -68,7 +69,9 @@ class DiklSampler {
   std::vector<ag::Var> generator_parameters() const;
   std::vector<ag::Var> score_parameters() const;
   const MeanFree& mean_free() const { return mf_; }
-  std::vector<ag::Var> parameters() const;  // generator, then score network (the checkpoint's order)
+  std::vector<ag::Var> parameters() const;     // generator, then score network (the checkpoint's order)
+  std::vector<ag::Var> buffers() const;        // fixed, untrained tensors (the score network's frequencies)
+  std::vector<ag::Var> model_tensors() const;  // parameters, then buffers: what a checkpoint holds
 
  private:
   const targets::Target& target_;
@@ -113,10 +116,10 @@ struct DiklTrainLog {
 // Evaluation during training: n samples from Philox(seed), their mean log p and mode coverage.
 DiklEval evaluate_dikl(const DiklSampler& s, std::int64_t n, std::uint64_t seed, Context& ctx);
 
-// Runs opt.iterations DiKL iterations, calling on_log every log_every and at every evaluation, and on_eval
-// after each evaluation (to write a checkpoint).
+// Runs opt.iterations DiKL iterations, calling on_log every log_every and at every evaluation. With a
+// control: resumes from its state, checkpoints when asked (both networks, both Adams, the posterior's
+// adaptive MALA step, the context's Philox offset) and stops early on request.
 void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
-                const std::function<void(const DiklTrainLog&)>& on_log,
-                const std::function<void(std::int64_t step)>& on_eval = {});
+                const std::function<void(const DiklTrainLog&)>& on_log, TrainControl* control = nullptr);
 
 }  // namespace nsamp::samplers

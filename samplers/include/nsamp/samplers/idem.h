@@ -10,8 +10,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "nsamp/autograd/state_dict.h"
 #include "nsamp/core/tensor.h"
 
 namespace nsamp::samplers {
@@ -35,6 +37,9 @@ class ReplayBuffer {
   Tensor rows() const { return data_.slice_rows(0, size_); }
   // n rows drawn uniformly with replacement (one uniform per row from the context's stream).
   Tensor sample(std::int64_t n) const;
+  // Rows, size and ring position under `prefix` (checkpoints); load checks the shape first.
+  void save_state(ag::StateDict& s, const std::string& prefix) const;
+  void load_state(const ag::StateDict& s, const std::string& prefix);
 
  private:
   Context& ctx_;

@@ -29,6 +29,7 @@
 #include "nsamp/samplers/idem.h"
 #include "nsamp/samplers/mean_free.h"
 #include "nsamp/samplers/networks.h"
+#include "nsamp/samplers/train_control.h"
 #include "nsamp/targets/target.h"
 
 namespace nsamp::samplers {
@@ -113,7 +114,12 @@ struct IdemTrainLog {
 // n samples by the reverse SDE, in the target's units: their mean log p and mode coverage.
 IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Context& ctx);
 
+// Runs opt.epochs epochs (inner steps, then the buffer refill by the reverse SDE), calling on_log every
+// log_every epochs and at every evaluation. With a control: resumes from its state, checkpoints when asked
+// at epoch ends and stops early on request after any inner step or epoch (the state holds the network, Adam,
+// the plateau schedule, the replay buffer, the position inside the epoch with its running sums, and the
+// context's Philox offset).
 void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
-                const std::function<void(const IdemTrainLog&)>& on_log);
+                const std::function<void(const IdemTrainLog&)>& on_log, TrainControl* control = nullptr);
 
 }  // namespace nsamp::samplers

@@ -51,6 +51,9 @@ class ConditionalMLP : public ag::Module {
                  const std::string& name = "conditional_mlp");
   ag::Var forward(ag::Tape& t, const ag::Var& time, const ag::Var& x) const;  // time [B, 1]
   std::vector<ag::Var> parameters() const override;
+  // The fixed random Fourier frequencies (drawn at construction, not trained): a checkpoint keeps them so
+  // that a network rebuilt from another seed computes the same function.
+  std::vector<ag::Var> buffers() const { return coeffs_; }
 
  private:
   std::vector<ag::Linear> layers_;

@@ -10,6 +10,7 @@
 
 #include "nsamp/samplers/metrics.h"
 #include "nsamp/samplers/path_samplers.h"
+#include "nsamp/samplers/train_control.h"
 
 namespace nsamp::samplers {
 
@@ -37,12 +38,13 @@ struct PathTrainLog {
   std::optional<metrics::WeightStats> eval;  // on eval_paths fresh paths, at eval steps
 };
 
-// Runs opt.iterations steps (from `start`, for resumed runs), calling on_log every log_every steps and at
-// every eval, and on_eval after each evaluation (to write a checkpoint). Noise of step k comes from Philox
-// (seed, k * counters_per_batch), so a run is reproducible and independent of logging.
+// Runs opt.iterations steps, calling on_log every log_every steps and at every eval. Noise of step k comes
+// from Philox (seed, k * counters_per_batch), so a run is reproducible and independent of logging. With a
+// control: resumes from its state, checkpoints when asked (live parameters, Adam, StepLR, EMA shadow) and
+// stops early on request. A finished run ends with the EMA average (when on) in the parameters.
 void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& ctx,
                         const std::function<void(const PathTrainLog&)>& on_log,
-                        const std::function<void(std::int64_t step)>& on_eval = {}, std::int64_t start = 0);
+                        TrainControl* control = nullptr);
 
 // n fresh paths simulated in chunks of at most 8192 (chunk k from Philox offset k *
 // counters_per_batch(8192)): end points [n * d] and log-weights -R [n], float64 on the host.

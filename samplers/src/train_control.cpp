@@ -1,0 +1,22 @@
+#include "nsamp/samplers/train_control.h"
+
+namespace nsamp::samplers::detail {
+
+void put_loop_state(ag::StateDict& s, const std::string& loop, std::int64_t done, const Context& ctx) {
+  s.set("state/loop", loop);
+  s.set_int("state/done", done);
+  s.set_u64("state/rng_seed", ctx.seed());
+  s.set_u64("state/rng_offset", ctx.rng_offset());
+}
+
+std::int64_t get_loop_state(const ag::StateDict& s, const std::string& loop, std::int64_t total,
+                            Context& ctx) {
+  const std::string& l = s.get("state/loop");
+  NSAMP_CHECK(l == loop, s.source(), ": holds the state of a ", l, " loop, not of ", loop);
+  const std::int64_t done = s.get_int("state/done");
+  NSAMP_CHECK(done >= 0 && done <= total, s.source(), ": ", done, " units done, outside [0, ", total, "]");
+  ctx.set_rng_state(s.get_u64("state/rng_seed"), s.get_u64("state/rng_offset"));
+  return done;
+}
+
+}  // namespace nsamp::samplers::detail
