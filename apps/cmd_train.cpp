@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -293,6 +294,103 @@ nlohmann::json method_defaults(const std::string& method) {
   return j;
 }
 
+// The valid range of every key (RunConfig's notation); a key not listed is checked for its type only.
+std::map<std::string, std::string> method_ranges(const std::string& method) {
+  const std::string pos = "real (0, inf)", nonneg = "real [0, inf)", count = "int [1, inf)",
+                    count0 = "int [0, inf)";
+  std::map<std::string, std::string> r = {{"method", std::string("{") + kMethods + "}"},
+                                          {"seed", "int [0, 9007199254740992]"},
+                                          {"dim", count0},
+                                          {"dtype", "{float32, float64}"},
+                                          {"checkpoint_every", count0},
+                                          {"checkpoint_minutes", nonneg},
+                                          {"log_every", count},
+                                          {"eval_every", count},
+                                          {"final_samples", "int [2, inf)"},
+                                          {"clip_grad", nonneg}};
+  auto add = [&r](std::initializer_list<std::pair<const char*, std::string>> kv) {
+    for (const auto& [k, v] : kv) r[k] = v;
+  };
+  if (method == "dikl") {
+    add({{"beta_start", "real (0, 1)"},
+         {"beta_end", "real (0, 1)"},
+         {"levels", count},
+         {"gen_width", count},
+         {"gen_layers", count},
+         {"score_width", "int [2, inf) even"},
+         {"score_layers", count},
+         {"freq_std", nonneg},
+         {"n_is", count},
+         {"ais_levels", count},
+         {"ais_kernel", "{hmc, mala, none}"},
+         {"ais_step", pos},
+         {"mala_steps", count},
+         {"mala_step", pos},
+         {"averaged", count},
+         {"iterations", count},
+         {"batch", count},
+         {"score_iter", count0},
+         {"gen_lr", pos},
+         {"score_lr", pos},
+         {"eval_samples", count}});
+  } else if (is_idem(method)) {
+    add({{"sigma_min", pos},
+         {"sigma_max", pos},
+         {"K", count},
+         {"clip", nonneg},
+         {"eta", nonneg},
+         {"lambda_eps", nonneg},
+         {"coord_scale", pos},
+         {"coord_shift", "real (-inf, inf)"},
+         {"hidden", count},
+         {"blocks", count0},
+         {"emb", "int [4, inf) even"},
+         {"egnn_layers", count},
+         {"final_grad_steps", count0},
+         {"final_grad_step", pos},
+         {"final_grad_clip", pos},
+         {"epochs", count},
+         {"inner_steps", count},
+         {"batch", count},
+         {"lr", pos},
+         {"buffer_capacity", count},
+         {"buffer_min", count},
+         {"init_samples", count},
+         {"samples_per_epoch", count},
+         {"sde_steps", count},
+         {"eval_samples", count}});
+  } else {
+    add({{"loss", "{kl, lv, lv_traj}"},
+         {"T", nonneg},
+         {"pis_sigma", pos},
+         {"beta_min", pos},
+         {"beta_max", pos},
+         {"prior_quantile", "real (0, 0.5)"},
+         {"dds_alpha", pos},
+         {"dds_sigma", pos},
+         {"traj_per_sample", count},
+         {"egnn_layers", count},
+         {"iterations", count},
+         {"batch", "int [2, inf)"},
+         {"path_steps", count},
+         {"lr", pos},
+         {"weight_decay", nonneg},
+         {"lr_step_every", count},
+         {"lr_gamma", pos},
+         {"ema_decay", "real [0, 1)"},
+         {"ema_start", count0},
+         {"clip", pos},
+         {"eval_paths", count},
+         {"channels", count},
+         {"layers", count}});
+  }
+  return r;
+}
+
+RunConfig method_config(const std::string& method) {
+  return RunConfig(method_defaults(method), method_ranges(method));
+}
+
 // The run directory's config.json read into its method's defaults.
 RunConfig run_config_of(const std::string& run, const std::string& cmd) {
   const std::string path = run + "/config.json";
@@ -306,13 +404,14 @@ RunConfig run_config_of(const std::string& run, const std::string& cmd) {
   }
   NSAMP_CHECK(j.is_object() && j.contains("method") && j["method"].is_string(), cmd, ": ", path,
               " names no method");
-  RunConfig c(method_defaults(j["method"].get<std::string>()));
+  RunConfig c = method_config(j["method"].get<std::string>());
   c.overlay(j, path);
   return c;
 }
 
 struct TrainOpts {
   std::string method, target, loss, preset = "quick", config, out, device = "auto", resume, progress = "auto";
+  bool print_config = false;
   std::vector<std::string> sets;
   std::uint64_t seed = 0;
   std::int64_t dim = 0;
@@ -329,7 +428,7 @@ RunConfig resolve_config(const TrainOpts& o, const CLI::App& cmd) {
   const bool path_method =
       o.method == "pis" || o.method == "dis" || o.method == "dds" || o.method == "euler-dds";
   NSAMP_CHECK(dikl || idem || path_method, "train: unknown method '", o.method, "' (valid: ", kMethods, ")");
-  RunConfig c(method_defaults(o.method));
+  RunConfig c = method_config(o.method);
   auto overlay_if = [&c](const std::string& path) {
     if (fs::exists(path)) c.overlay_file(path);
   };
@@ -354,6 +453,7 @@ RunConfig resolve_config(const TrainOpts& o, const CLI::App& cmd) {
   }
   if (cmd.count("--seed")) c.overlay({{"seed", double(o.seed)}}, "the command line");
   if (cmd.count("--dim")) c.overlay({{"dim", double(o.dim)}}, "the command line");
+  c.check_ranges("the resolved config");
   return c;
 }
 
@@ -791,6 +891,8 @@ Action add_train(CLI::App& app) {
   cmd->add_option("--progress", o->progress,
                   "auto (a bar on a terminal, else plain lines) | bar | plain | off")
       ->capture_default_str();
+  cmd->add_flag("--print-config", o->print_config,
+                "print the resolved, validated config as JSON and exit without training or writing anything");
   return [o, cmd] {
     parse_progress_mode(o->progress);  // a bad mode fails before anything runs
     if (!o->resume.empty()) {
@@ -804,6 +906,10 @@ Action add_train(CLI::App& app) {
                 "train: --method and --target are required (or --resume DIR); see nsamp train --help");
     // Resolve and validate everything before touching the output directory.
     const RunConfig c = resolve_config(*o, *cmd);
+    if (o->print_config) {
+      std::cout << c.json().dump(2) << "\n";
+      return 0;
+    }
     if (o->out.empty()) o->out = default_out(o->method, o->target);
     if (o->method == "dikl") return train_dikl_run(*o, c, nullptr);
     if (is_idem(o->method)) return train_idem_run(*o, c, nullptr);

@@ -1,5 +1,6 @@
 #include "run_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,8 +12,116 @@
 
 namespace nsamp::apps {
 
-RunConfig::RunConfig(nlohmann::json defaults) : j_(std::move(defaults)) {
+namespace {
+
+std::string trim(const std::string& s) {
+  const std::size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
+  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+}
+
+double parse_bound(const std::string& t, const std::string& spec) {
+  const std::string s = trim(t);
+  if (s == "inf" || s == "+inf") return HUGE_VAL;
+  if (s == "-inf") return -HUGE_VAL;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  NSAMP_CHECK(!s.empty() && *end == '\0', "config: malformed range '", spec, "'");
+  return v;
+}
+
+RunConfig::Range parse_range(const std::string& spec) {
+  RunConfig::Range r;
+  r.text = spec;
+  const std::string s = trim(spec);
+  if (!s.empty() && s.front() == '{') {
+    NSAMP_CHECK(s.back() == '}', "config: malformed range '", spec, "'");
+    std::stringstream in(s.substr(1, s.size() - 2));
+    for (std::string item; std::getline(in, item, ',');) r.choices.push_back(trim(item));
+    return r;
+  }
+  std::string rest;
+  if (s.rfind("int ", 0) == 0) {
+    r.integer = true;
+    rest = s.substr(4);
+  } else {
+    NSAMP_CHECK(s.rfind("real ", 0) == 0, "config: malformed range '", spec, "'");
+    rest = s.substr(5);
+  }
+  rest = trim(rest);
+  if (rest.size() > 5 && rest.compare(rest.size() - 5, 5, " even") == 0) {
+    r.even = true;
+    rest = trim(rest.substr(0, rest.size() - 5));
+  }
+  const std::size_t comma = rest.find(',');
+  NSAMP_CHECK(rest.size() >= 5 && (rest.front() == '[' || rest.front() == '(') &&
+                  (rest.back() == ']' || rest.back() == ')') && comma != std::string::npos,
+              "config: malformed range '", spec, "'");
+  r.lo_open = rest.front() == '(';
+  r.hi_open = rest.back() == ')';
+  r.lo = parse_bound(rest.substr(1, comma - 1), spec);
+  r.hi = parse_bound(rest.substr(comma + 1, rest.size() - comma - 2), spec);
+  return r;
+}
+
+std::string describe(const RunConfig::Range& r) {
+  if (!r.choices.empty()) {
+    std::string s = "one of ";
+    for (std::size_t i = 0; i < r.choices.size(); ++i) s += (i ? ", " : "") + r.choices[i];
+    return s;
+  }
+  std::string rest = trim(r.text.substr(r.integer ? 4 : 5));
+  if (r.even) rest = trim(rest.substr(0, rest.size() - 5));
+  return std::string(r.integer ? (r.even ? "an even whole number in " : "a whole number in ")
+                               : "a number in ") +
+         rest;
+}
+
+std::string shown(const nlohmann::json& v) {
+  if (v.is_string()) return "'" + v.get<std::string>() + "'";
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (d == std::floor(d) && std::abs(d) < 1e15) return std::to_string(static_cast<long long>(d));
+  }
+  return v.dump();
+}
+
+}  // namespace
+
+RunConfig::RunConfig(nlohmann::json defaults, std::map<std::string, std::string> ranges)
+    : j_(std::move(defaults)) {
   NSAMP_CHECK(j_.is_object(), "config: defaults must be a JSON object");
+  for (const auto& [key, spec] : ranges) {
+    NSAMP_CHECK(j_.contains(key), "config: a range for '", key, "', which has no default");
+    if (!spec.empty()) ranges_[key] = parse_range(spec);
+  }
+}
+
+std::string RunConfig::range_text(const std::string& key) const {
+  auto it = ranges_.find(key);
+  return it == ranges_.end() ? std::string() : describe(it->second);
+}
+
+void RunConfig::check_range(const std::string& key, const nlohmann::json& v,
+                            const std::string& source) const {
+  auto it = ranges_.find(key);
+  if (it == ranges_.end()) return;
+  const Range& r = it->second;
+  bool ok = true;
+  if (!r.choices.empty()) {
+    ok = v.is_string() &&
+         std::find(r.choices.begin(), r.choices.end(), v.get<std::string>()) != r.choices.end();
+  } else if (v.is_number()) {
+    const double d = v.get<double>();
+    ok = std::isfinite(d) && (r.lo_open ? d > r.lo : d >= r.lo) && (r.hi_open ? d < r.hi : d <= r.hi);
+    if (r.integer) ok = ok && d == std::floor(d) && std::abs(d) < 9e15;
+    if (r.even) ok = ok && std::fmod(d, 2.0) == 0.0;
+  }
+  NSAMP_CHECK(ok, "config: '", key, "' = ", shown(v), " in ", source,
+              " is out of range; valid: ", describe(r));
+}
+
+void RunConfig::check_ranges(const std::string& source) const {
+  for (const auto& [key, r] : ranges_) check_range(key, j_.at(key), source);
 }
 
 std::string RunConfig::keys() const {
@@ -28,6 +137,7 @@ void RunConfig::assign(const std::string& key, const nlohmann::json& value, cons
                   (cur.is_string() && value.is_string());
   NSAMP_CHECK(ok, "config: key '", key, "' in ", source, " must be a ", cur.type_name(), ", got ",
               value.dump());
+  check_range(key, value, source);
   j_[key] = value;
 }
 

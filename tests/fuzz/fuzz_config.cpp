@@ -11,7 +11,13 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace nsamp;
   const std::string text(reinterpret_cast<const char*>(data), size);
-  apps::RunConfig c({{"method", "idem"}, {"K", 500}, {"lr", 5e-4}, {"plateau", false}, {"seed", 0}});
+  apps::RunConfig c(
+      {{"method", "idem"}, {"K", 500}, {"lr", 5e-4}, {"plateau", false}, {"seed", 0}, {"emb", 128}},
+      {{"method", "{idem, iwsm}"},
+       {"K", "int [1, inf)"},
+       {"lr", "real (0, 1]"},
+       {"seed", "int [0, 9007199254740992]"},
+       {"emb", "int [4, inf) even"}});
   const std::size_t split = text.find("\n--\n");
   try {
     c.overlay_text(text.substr(0, split), "fuzz input");
@@ -32,6 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)c.num("lr");
     (void)c.flag("plateau");
     (void)c.integer("seed");
+    (void)c.integer("emb");
+    c.check_ranges("fuzz input");
   } catch (const Error&) {
   }
   return 0;
