@@ -5,7 +5,13 @@
 // temporary file, fsync and a rename. Checkpoints hold the whole training state: `nsamp train --resume DIR`
 // continues a killed or interrupted (Ctrl-C writes a checkpoint) run exactly where its checkpoint left it.
 // Methods: the path samplers (configs/path/), DiKL (configs/dikl/), iDEM and IW-SM (configs/idem/).
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -412,6 +418,7 @@ RunConfig run_config_of(const std::string& run, const std::string& cmd) {
 struct TrainOpts {
   std::string method, target, loss, preset = "quick", config, out, device = "auto", resume, progress = "auto";
   bool print_config = false;
+  bool resuming = false;  // --resume: the directory exists and holds this run's config
   std::vector<std::string> sets;
   std::uint64_t seed = 0;
   std::int64_t dim = 0;
@@ -472,6 +479,7 @@ class RunFiles {
     const bool created = fs::create_directories(dir_, ec);
     NSAMP_CHECK(!ec && fs::is_directory(dir_), "train: cannot create the run directory ", out, ": ",
                 ec ? ec.message() : "not a directory");
+    lock();
     try {
       write_file_atomic((dir_ / "config.json").string(), c.json().dump(2) + "\n");
     } catch (const Error&) {
@@ -482,6 +490,7 @@ class RunFiles {
   }
   // A resumed run: the log keeps the lines up to `done` units (those after it are done again).
   RunFiles(const std::string& dir, const std::string& unit, std::int64_t done) : dir_(dir) {
+    lock();
     const std::string path = (dir_ / "log.jsonl").string();
     std::ifstream in(path);
     std::string kept, line;
@@ -502,6 +511,11 @@ class RunFiles {
     write_file_atomic(path, kept);
     open_log();
   }
+  ~RunFiles() {
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+  }
+  RunFiles(const RunFiles&) = delete;
+  RunFiles& operator=(const RunFiles&) = delete;
   void log(const nlohmann::json& j) {
     log_ << j.dump() << "\n";
     log_.flush();
@@ -511,12 +525,21 @@ class RunFiles {
   const fs::path& dir() const { return dir_; }
 
  private:
+  // One process trains in a directory at a time (a second --resume of a running run would interleave both).
+  void lock() {
+    const std::string path = (dir_ / ".lock").string();
+    lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    NSAMP_CHECK(lock_fd_ >= 0, "train: cannot open ", path, ": ", std::strerror(errno));
+    NSAMP_CHECK(::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0, "train: ", dir_.string(),
+                " is in use by another nsamp train (it holds ", path, ")");
+  }
   void open_log() {
     log_.open((dir_ / "log.jsonl").string(), std::ios::app);
     NSAMP_CHECK(log_.good(), "train: cannot write ", (dir_ / "log.jsonl").string());
   }
   fs::path dir_;
   std::ofstream log_;
+  int lock_fd_ = -1;
 };
 
 // Checkpoints, Ctrl-C and progress around one training loop.
@@ -643,15 +666,16 @@ struct RunStart {
   bool complete = false;  // the checkpoint is of a finished training (only the final sampling was lost)
 };
 
-RunStart start_run(const std::string& out, const RunConfig& c, const ag::StateDict* resume) {
+RunStart start_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume) {
   RunStart r;
   r.resume = resume;
-  if (!resume) {
-    r.files = std::make_unique<RunFiles>(out, c);
+  if (!o.resuming) {
+    r.files = std::make_unique<RunFiles>(o.out, c);
     return r;
   }
-  r.complete = resume->get_int("state/complete") == 1;
-  r.files = std::make_unique<RunFiles>(out, log_unit(c.str("method")), resume->get_int("state/done"));
+  r.complete = resume && resume->get_int("state/complete") == 1;
+  r.files = std::make_unique<RunFiles>(o.out, log_unit(c.str("method")),
+                                       resume ? resume->get_int("state/done") : 0);
   return r;
 }
 
@@ -665,7 +689,7 @@ int train_dikl_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
               "train: iterations and batch must be positive, score_iter >= 0, final_samples >= 2");
   Context ctx(parse_device(o.device), to.seed);
   samplers::DiklSampler sampler(*target, kc, dtype, ctx);
-  RunStart rs = start_run(o.out, c, resume);
+  RunStart rs = start_run(o, c, resume);
   RunFiles& run = *rs.files;
   std::cout << "train: dikl on " << target->name() << " (" << ctx.device().str() << ", " << to.iterations
             << " iterations, batch " << to.batch << ", " << to.score_iter << " score steps each) -> " << o.out
@@ -715,7 +739,7 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   NSAMP_CHECK(final_n >= 2, "train: final_samples must be >= 2");
   Context ctx(parse_device(o.device), std::uint64_t(c.integer("seed")));
   samplers::IdemSampler sampler(*target, kc, dtype_of(c), ctx);
-  RunStart rs = start_run(o.out, c, resume);
+  RunStart rs = start_run(o, c, resume);
   RunFiles& run = *rs.files;
   std::cout << "train: " << c.str("method") << " on " << target->name() << " (" << ctx.device().str() << ", "
             << to.epochs << " epochs of " << to.inner_steps << " steps, batch " << to.batch << ", K " << kc.K
@@ -790,7 +814,7 @@ int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
               to.batch, ")");
   Context ctx(parse_device(o.device), to.seed);
   samplers::PathSampler ps(*target, pc, dtype, ctx);
-  RunStart rs = start_run(o.out, c, resume);
+  RunStart rs = start_run(o, c, resume);
   RunFiles& run = *rs.files;
   std::cout << "train: " << c.str("method") << " / " << c.str("loss") << " on " << target->name() << " ("
             << ctx.device().str() << ", " << to.iterations << " steps, batch " << to.batch << ", "
@@ -846,9 +870,20 @@ std::string default_out(const std::string& method, const std::string& target) {
 int resume_run(TrainOpts o) {
   const std::string dir = o.resume;
   const RunConfig c = run_config_of(dir, "train --resume");
+  o.method = c.str("method");
+  o.out = dir;
+  o.resuming = true;
   const std::string ckpt = dir + "/checkpoint.safetensors";
-  NSAMP_CHECK(fs::exists(ckpt), "train --resume: ", dir, " has no checkpoint yet (", ckpt,
-              "); the run stopped before its first one: start it again");
+  auto run = [&](const ag::StateDict* state) {
+    if (o.method == "dikl") return train_dikl_run(o, c, state);
+    if (is_idem(o.method)) return train_idem_run(o, c, state);
+    return train_path_run(o, c, state);
+  };
+  if (!fs::exists(ckpt)) {
+    // Killed before its first checkpoint: the exact continuation is the run from its start.
+    std::cout << "train: " << dir << " has no checkpoint yet; starting it from the beginning\n";
+    return run(nullptr);
+  }
   Context host(Device::cpu());
   const ag::StateDict state = ag::StateDict::load(ckpt, host);
   NSAMP_CHECK(state.has_meta("state/done") && state.has_meta("state/complete"), "train --resume: ", ckpt,
@@ -857,14 +892,10 @@ int resume_run(TrainOpts o) {
     std::cout << "train: " << dir << " is complete (metrics.json); nothing to resume\n";
     return 0;
   }
-  o.method = c.str("method");
-  o.out = dir;
   const std::int64_t done = state.get_int("state/done");
   std::cout << "train: resuming " << dir << " after " << done << " " << log_unit(o.method)
             << (done == 1 ? "" : "s") << "\n";
-  if (o.method == "dikl") return train_dikl_run(o, c, &state);
-  if (is_idem(o.method)) return train_idem_run(o, c, &state);
-  return train_path_run(o, c, &state);
+  return run(&state);
 }
 
 }  // namespace

@@ -15,5 +15,6 @@ Action add_reference(CLI::App& app);
 Action add_eval(CLI::App& app);
 Action add_train(CLI::App& app);
 Action add_sample(CLI::App& app);
+Action add_bench(CLI::App& app);
 
 }  // namespace nsamp::apps

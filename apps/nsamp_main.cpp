@@ -1,5 +1,5 @@
-// nsamp: the command line (DESIGN.md's contract). Subcommands so far: info (the default), energy,
-// sample-target, reference, eval, train, sample.
+// nsamp: the command line (DESIGN.md's contract). Subcommands: info (the default), energy, sample-target,
+// reference, eval, train, sample, bench.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   const nsamp::apps::Action eval = nsamp::apps::add_eval(app);
   const nsamp::apps::Action train = nsamp::apps::add_train(app);
   const nsamp::apps::Action sample = nsamp::apps::add_sample(app);
+  const nsamp::apps::Action bench = nsamp::apps::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("eval")) return eval();
     if (app.got_subcommand("train")) return train();
     if (app.got_subcommand("sample")) return sample();
+    if (app.got_subcommand("bench")) return bench();
     return info();
   } catch (const nsamp::Error& e) {
     std::cerr << e.what() << "\n";

@@ -7,8 +7,6 @@
 //   bench_egnn [--device cpu|cuda|auto] [--particles 4,13,55] [--width 128] [--layers 3]
 //              [--batches 64,256] [--reps N]
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -18,45 +16,33 @@
 #include "nsamp/samplers/egnn.h"
 
 using namespace nsamp;
-using nsamp::bench::split;
 
 int main(int argc, char** argv) {
-  std::string dev = "auto";
-  std::vector<std::string> particles{"4", "13", "55"}, batches{"64", "256"};
+  CLI::App app{"bench_egnn: time per sample of the EGNN's forward and forward + backward, as JSON lines",
+               "bench_egnn"};
+  bench::CommonArgs common;
+  bench::add_common(app, common);
+  std::string particles = "4,13,55", batches = "64,256";
   std::int64_t width = 128;
   int layers = 3, reps = 3;
-  for (int i = 1; i < argc; ++i) {
-    const bool more = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--device") && more)
-      dev = argv[++i];
-    else if (!std::strcmp(argv[i], "--particles") && more)
-      particles = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--width") && more)
-      width = std::stoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--layers") && more)
-      layers = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--batches") && more)
-      batches = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--reps") && more)
-      reps = std::atoi(argv[++i]);
-    else {
-      std::fprintf(
-          stderr,
-          "usage: bench_egnn [--device auto|cpu|cuda] [--particles 4,13,55] [--width W] [--layers L] "
-          "[--batches a,b] [--reps N]\n");
-      return 2;
-    }
-  }
-  try {
-    Context ctx(parse_device(dev), 1);
-    for (const std::string& ns : particles) {
-      const int n = std::stoi(ns), D = n == 4 ? 2 : 3;
+  bench::add_list(app, "--particles", particles, "particle counts n (n = 4: 2-D, else 3-D)",
+                  bench::positive());
+  app.add_option("--width", width, "hidden width")->capture_default_str()->check(bench::positive());
+  app.add_option("--layers", layers, "EGNN layers")->capture_default_str()->check(bench::positive());
+  bench::add_list(app, "--batches", batches, "batch sizes", bench::positive());
+  app.add_option("--reps", reps, "timed passes per case (after one warm-up)")
+      ->capture_default_str()
+      ->check(bench::positive());
+  return bench::run(app, argc, argv, [&] {
+    bench::Emitter emit(common);
+    Context ctx(parse_device(common.device), 1);
+    for (const std::int64_t np : bench::split_ints(particles)) {
+      const int n = int(np), D = n == 4 ? 2 : 3;
       samplers::EgnnConfig cfg;
       cfg.hidden = width;
       cfg.layers = layers;
       samplers::Egnn net(targets::Particles{n, D}, cfg, DType::F32, ctx, "bench");
-      for (const std::string& bs : batches) {
-        const std::int64_t B = std::stoll(bs);
+      for (const std::int64_t B : bench::split_ints(batches)) {
         Tensor xt = Tensor::empty(Shape{B, std::int64_t(n) * D}, DType::F32, ctx),
                tt = Tensor::empty(Shape{B, 1}, DType::F32, ctx), cot = xt.clone(ctx);
         fill_normal(xt, ctx, 0.0, 1.5);
@@ -85,21 +71,16 @@ int main(int argc, char** argv) {
           const double s =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
           const double flops = net.flops_per_sample() * double(B) * (backward ? 3 : 1);
-          std::printf(
+          emit(bench::format(
               "{\"bench\": \"egnn\", \"device\": \"%s\", \"particles\": %d, \"spatial\": %d, \"width\": "
               "%lld, "
               "\"layers\": %d, \"batch\": %lld, \"impl\": \"%s\", \"pass\": \"%s\", \"ms\": %.4f, "
-              "\"us_per_sample\": %.3f, \"gflops\": %.2f}\n",
+              "\"us_per_sample\": %.3f, \"gflops\": %.2f}",
               ctx.device().str().c_str(), n, D, (long long)width, layers, (long long)B,
               fused ? "fused" : "composed", backward ? "forward_backward" : "forward", s * 1e3,
-              s * 1e6 / double(B), flops / s * 1e-9);
-          std::fflush(stdout);
+              s * 1e6 / double(B), flops / s * 1e-9));
         }
       }
     }
-  } catch (const nsamp::Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -4,8 +4,6 @@
 //   bench_energy [--device cpu|cuda|auto] [--batches 1000,65536,1048576] [--targets a,b] [--reps N]
 //   [--float64]
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -16,38 +14,30 @@
 
 using namespace nsamp;
 
-using nsamp::bench::split;
-
 int main(int argc, char** argv) {
-  std::string dev = "auto";
-  std::vector<std::string> batches{"1000", "65536", "1048576"}, names = targets::target_names();
+  CLI::App app{
+      "bench_energy: energy + gradient evaluations per second of the built-in targets, as JSON lines",
+      "bench_energy"};
+  bench::CommonArgs common;
+  bench::add_common(app, common);
+  std::string batches = "1000,65536,1048576", names;
+  for (const std::string& n : targets::target_names()) names += (names.empty() ? "" : ",") + n;
   int reps = 5;
-  DType dtype = DType::F32;
-  for (int i = 1; i < argc; ++i) {
-    const bool more = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--device") && more)
-      dev = argv[++i];
-    else if (!std::strcmp(argv[i], "--batches") && more)
-      batches = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--targets") && more)
-      names = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--reps") && more)
-      reps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--float64"))
-      dtype = DType::F64;
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_energy [--device auto|cpu|cuda] [--batches a,b] [--targets a,b] [--reps N] "
-                   "[--float64]\n");
-      return 2;
-    }
-  }
-  try {
-    Context ctx(parse_device(dev), 1);
-    for (const std::string& name : names) {
+  bool float64 = false;
+  bench::add_list(app, "--batches", batches, "batch sizes", bench::positive());
+  bench::add_list(app, "--targets", names, "target names (gaussian in d = 32)",
+                  bench::checked_by([](const std::string& n) { targets::make_target(n, {32}); }));
+  app.add_option("--reps", reps, "timed evaluations per case (after one warm-up)")
+      ->capture_default_str()
+      ->check(bench::positive());
+  app.add_flag("--float64", float64, "time in float64 (default: float32)");
+  return bench::run(app, argc, argv, [&] {
+    bench::Emitter emit(common);
+    const DType dtype = float64 ? DType::F64 : DType::F32;
+    Context ctx(parse_device(common.device), 1);
+    for (const std::string& name : bench::split(names)) {
       auto t = targets::make_target(name, {32});
-      for (const std::string& bs : batches) {
-        const std::int64_t B = std::stoll(bs);
+      for (const std::int64_t B : bench::split_ints(batches)) {
         Tensor x = Tensor::empty(Shape{B, t->dim()}, dtype, ctx);
         if (t->has_sampler())
           t->sample(x, ctx);
@@ -60,18 +50,13 @@ int main(int argc, char** argv) {
         for (int r = 0; r < reps; ++r) t->energy_and_grad(x, e, g, ctx);
         ctx.synchronize();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
-        std::printf(
+        emit(bench::format(
             "{\"bench\": \"energy\", \"target\": \"%s\", \"device\": \"%s\", \"dtype\": \"%s\", \"batch\": "
             "%lld, "
-            "\"ms\": %.6f, \"evals_per_s\": %.4g}\n",
+            "\"ms\": %.6f, \"evals_per_s\": %.4g}",
             t->name().c_str(), ctx.device().str().c_str(), dtype_name(dtype), (long long)B, s * 1e3,
-            double(B) / s);
-        std::fflush(stdout);
+            double(B) / s));
       }
     }
-  } catch (const nsamp::Error& err) {
-    std::fprintf(stderr, "%s\n", err.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -5,45 +5,41 @@
 //   bench_idem [--device cpu|cuda|auto] [--target gmm40] [--batch 512] [--K 500] [--steps 5] [--sde-samples
 //   1000] [--sde-steps 1000]
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <string>
 
+#include "bench_args.h"
 #include "nsamp/core/device.h"
 #include "nsamp/samplers/idem_training.h"
 
 using namespace nsamp;
 
 int main(int argc, char** argv) {
-  std::string dev = "auto", target = "gmm40";
+  CLI::App app{"bench_idem: one iDEM and one IW-SM inner step and one reverse-SDE pass, as JSON lines",
+               "bench_idem"};
+  bench::CommonArgs common;
+  bench::add_common(app, common);
+  std::string target = "gmm40";
   std::int64_t batch = 512, K = 500, steps = 5, sde_samples = 1000;
   int sde_steps = 1000;
-  for (int i = 1; i < argc; ++i) {
-    const bool more = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--device") && more)
-      dev = argv[++i];
-    else if (!std::strcmp(argv[i], "--target") && more)
-      target = argv[++i];
-    else if (!std::strcmp(argv[i], "--batch") && more)
-      batch = std::stoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--K") && more)
-      K = std::stoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--steps") && more)
-      steps = std::stoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--sde-samples") && more)
-      sde_samples = std::stoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--sde-steps") && more)
-      sde_steps = std::atoi(argv[++i]);
-    else {
-      std::fprintf(
-          stderr,
-          "usage: bench_idem [--device auto|cpu|cuda] [--target NAME] [--batch B] [--K K] [--steps N] "
-          "[--sde-samples N] [--sde-steps N]\n");
-      return 2;
-    }
-  }
-  try {
-    Context ctx(parse_device(dev), 1);
+  app.add_option("--target", target, "target name")
+      ->capture_default_str()
+      ->check(bench::checked_by([](const std::string& n) { targets::make_target(n); }));
+  app.add_option("--batch", batch, "points per inner step")->capture_default_str()->check(bench::positive());
+  app.add_option("--K", K, "Monte Carlo samples of the noisy score")
+      ->capture_default_str()
+      ->check(bench::positive());
+  app.add_option("--steps", steps, "inner steps timed (one epoch)")
+      ->capture_default_str()
+      ->check(bench::positive());
+  app.add_option("--sde-samples", sde_samples, "samples of the reverse-SDE pass")
+      ->capture_default_str()
+      ->check(bench::positive());
+  app.add_option("--sde-steps", sde_steps, "Euler-Maruyama steps of the reverse-SDE pass")
+      ->capture_default_str()
+      ->check(bench::positive());
+  return bench::run(app, argc, argv, [&] {
+    bench::Emitter emit(common);
+    Context ctx(parse_device(common.device), 1);
     auto t = targets::make_target(target);
     for (bool iw : {false, true}) {
       samplers::IdemConfig c;
@@ -63,29 +59,23 @@ int main(int argc, char** argv) {
       o.eval_samples = 1;
       double secs = 0;
       samplers::train_idem(s, o, ctx, [&](const samplers::IdemTrainLog& l) { secs = l.seconds_per_epoch; });
-      std::printf(
+      emit(bench::format(
           "{\"bench\": \"idem_inner_step\", \"method\": \"%s\", \"target\": \"%s\", \"device\": \"%s\", "
           "\"batch\": "
-          "%lld, \"K\": %lld, \"buffer\": 10000, \"ms\": %.3f, \"steps_per_s\": %.4g}\n",
+          "%lld, \"K\": %lld, \"buffer\": 10000, \"ms\": %.3f, \"steps_per_s\": %.4g}",
           iw ? "iwsm" : "idem", t->name().c_str(), ctx.device().str().c_str(), (long long)batch, (long long)K,
-          secs / double(steps) * 1e3, double(steps) / secs);
-      std::fflush(stdout);
+          secs / double(steps) * 1e3, double(steps) / secs));
       if (iw) continue;
       ctx.synchronize();
       const auto t0 = std::chrono::steady_clock::now();
       s.reverse_sde(sde_samples, sde_steps, false, ctx);
       ctx.synchronize();
       const double st = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf(
+      emit(bench::format(
           "{\"bench\": \"idem_reverse_sde\", \"target\": \"%s\", \"device\": \"%s\", \"samples\": %lld, "
           "\"steps\": "
-          "%d, \"ms\": %.3f}\n",
-          t->name().c_str(), ctx.device().str().c_str(), (long long)sde_samples, sde_steps, st * 1e3);
-      std::fflush(stdout);
+          "%d, \"ms\": %.3f}",
+          t->name().c_str(), ctx.device().str().c_str(), (long long)sde_samples, sde_steps, st * 1e3));
     }
-  } catch (const nsamp::Error& err) {
-    std::fprintf(stderr, "%s\n", err.what());
-    return 1;
-  }
-  return 0;
+  });
 }

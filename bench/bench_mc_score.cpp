@@ -5,8 +5,6 @@
 //   bench_mc_score [--device cpu|cuda|auto] [--targets gmm40,dw4,lj13,lj55] [--K 100,500,1000]
 //   [--batch 512] [--reps N] [--float64]
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -17,38 +15,28 @@
 
 using namespace nsamp;
 
-using nsamp::bench::split;
-
 int main(int argc, char** argv) {
-  std::string dev = "auto";
-  std::vector<std::string> names{"gmm40", "dw4", "lj13", "lj55"}, ks{"100", "500", "1000"};
+  CLI::App app{"bench_mc_score: throughput of iDEM's Monte Carlo noisy score, as JSON lines",
+               "bench_mc_score"};
+  bench::CommonArgs common;
+  bench::add_common(app, common);
+  std::string names = "gmm40,dw4,lj13,lj55", ks = "100,500,1000";
   std::int64_t batch = 512;
   int reps = 3;
-  DType dtype = DType::F32;
-  for (int i = 1; i < argc; ++i) {
-    const bool more = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--device") && more)
-      dev = argv[++i];
-    else if (!std::strcmp(argv[i], "--targets") && more)
-      names = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--K") && more)
-      ks = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--batch") && more)
-      batch = std::stoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--reps") && more)
-      reps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--float64"))
-      dtype = DType::F64;
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_mc_score [--device auto|cpu|cuda] [--targets a,b] [--K a,b] [--batch B] "
-                   "[--reps N] [--float64]\n");
-      return 2;
-    }
-  }
-  try {
-    Context ctx(parse_device(dev), 1);
-    for (const std::string& name : names) {
+  bool float64 = false;
+  bench::add_list(app, "--targets", names, "target names",
+                  bench::checked_by([](const std::string& n) { targets::make_target(n); }));
+  bench::add_list(app, "--K", ks, "Monte Carlo samples K per point", bench::positive());
+  app.add_option("--batch", batch, "points per call")->capture_default_str()->check(bench::positive());
+  app.add_option("--reps", reps, "timed calls per case (after one warm-up)")
+      ->capture_default_str()
+      ->check(bench::positive());
+  app.add_flag("--float64", float64, "time in float64 (default: float32)");
+  return bench::run(app, argc, argv, [&] {
+    bench::Emitter emit(common);
+    const DType dtype = float64 ? DType::F64 : DType::F32;
+    Context ctx(parse_device(common.device), 1);
+    for (const std::string& name : bench::split(names)) {
       auto t = targets::make_target(name);
       Tensor x = Tensor::empty(Shape{batch, t->dim()}, dtype, ctx),
              sigma = Tensor::empty(Shape{batch}, dtype, ctx);
@@ -58,26 +46,20 @@ int main(int argc, char** argv) {
         fill_normal(x, ctx, 0.0, t->particles().n > 0 ? 1.5 : 1.0);
       fill_constant(sigma, 0.5, ctx);
       Tensor score = Tensor::empty(x.shape(), dtype, ctx), log_p = Tensor::empty(Shape{batch}, dtype, ctx);
-      for (const std::string& kstr : ks) {
-        const std::int64_t K = std::stoll(kstr);
+      for (const std::int64_t K : bench::split_ints(ks)) {
         t->mc_score(x, sigma, K, 0.0, score, &log_p, ctx);  // warm-up
         ctx.synchronize();
         const auto t0 = std::chrono::steady_clock::now();
         for (int r = 0; r < reps; ++r) t->mc_score(x, sigma, K, 0.0, score, &log_p, ctx);
         ctx.synchronize();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
-        std::printf(
+        emit(bench::format(
             "{\"bench\": \"mc_score\", \"target\": \"%s\", \"device\": \"%s\", \"dtype\": \"%s\", \"batch\": "
             "%lld, "
-            "\"K\": %lld, \"ms\": %.6f, \"point_samples_per_s\": %.4g}\n",
+            "\"K\": %lld, \"ms\": %.6f, \"point_samples_per_s\": %.4g}",
             t->name().c_str(), ctx.device().str().c_str(), dtype_name(dtype), (long long)batch, (long long)K,
-            s * 1e3, double(batch) * double(K) / s);
-        std::fflush(stdout);
+            s * 1e3, double(batch) * double(K) / s));
       }
     }
-  } catch (const nsamp::Error& err) {
-    std::fprintf(stderr, "%s\n", err.what());
-    return 1;
-  }
-  return 0;
+  });
 }

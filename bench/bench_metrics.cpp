@@ -5,8 +5,6 @@
 //   bench_metrics [--device cpu|cuda|auto] [--sizes 500,1000,2000,5000,10000] [--target gmm40] [--metrics
 //   x_w2,sinkhorn,mmd] [--float32]
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,41 +16,39 @@
 
 using namespace nsamp;
 
-using nsamp::bench::split;
+namespace {
+
+void check_metric(const std::string& m) {
+  NSAMP_CHECK(m == "x_w2" || m == "sinkhorn" || m == "mmd", "bench_metrics: unknown metric '", m,
+              "' (valid: x_w2, sinkhorn, mmd)");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  std::string dev = "auto", target = "gmm40";
-  std::vector<std::string> sizes{"500", "1000", "2000", "5000", "10000"}, which{"x_w2", "sinkhorn", "mmd"};
-  DType dtype = DType::F64;
-  for (int i = 1; i < argc; ++i) {
-    const bool more = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--device") && more)
-      dev = argv[++i];
-    else if (!std::strcmp(argv[i], "--sizes") && more)
-      sizes = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--target") && more)
-      target = argv[++i];
-    else if (!std::strcmp(argv[i], "--metrics") && more)
-      which = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--float32"))
-      dtype = DType::F32;
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_metrics [--device auto|cpu|cuda] [--sizes a,b] [--target NAME] [--metrics "
-                   "x_w2,sinkhorn,mmd] [--float32]\n");
-      return 2;
-    }
-  }
-  try {
-    Context ctx(parse_device(dev), 1);
+  CLI::App app{"bench_metrics: seconds per call of the pairwise sample-set metrics, as JSON lines",
+               "bench_metrics"};
+  bench::CommonArgs common;
+  bench::add_common(app, common);
+  std::string sizes = "500,1000,2000,5000,10000", target = "gmm40", which = "x_w2,sinkhorn,mmd";
+  bool float32 = false;
+  bench::add_list(app, "--sizes", sizes, "sample counts N (N against N)", bench::positive());
+  app.add_option("--target", target, "target whose exact samples are compared")
+      ->capture_default_str()
+      ->check(bench::checked_by([](const std::string& n) { targets::make_target(n, {32}); }));
+  bench::add_list(app, "--metrics", which, "metrics: x_w2, sinkhorn, mmd", bench::checked_by(check_metric));
+  app.add_flag("--float32", float32, "time in float32 (default: float64)");
+  return bench::run(app, argc, argv, [&] {
+    bench::Emitter emit(common);
+    const DType dtype = float32 ? DType::F32 : DType::F64;
+    Context ctx(parse_device(common.device), 1);
     auto t = targets::make_target(target, {32});
-    for (const std::string& sz : sizes) {
-      const std::int64_t n = std::stoll(sz);
+    for (const std::int64_t n : bench::split_ints(sizes)) {
       Tensor x = Tensor::empty(Shape{n, t->dim()}, dtype, ctx),
              y = Tensor::empty(Shape{n, t->dim()}, dtype, ctx);
       t->sample(x, ctx);
       t->sample(y, ctx);
-      for (const std::string& m : which) {
+      for (const std::string& m : bench::split(which)) {
         std::string extra;
         std::function<void()> run;
         if (m == "x_w2")
@@ -78,17 +74,12 @@ int main(int argc, char** argv) {
         run();
         ctx.synchronize();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::printf(
+        emit(bench::format(
             "{\"bench\": \"metrics\", \"metric\": \"%s\", \"target\": \"%s\", \"device\": \"%s\", \"dtype\": "
-            "\"%s\", \"n\": %lld, \"seconds\": %.4f%s}\n",
+            "\"%s\", \"n\": %lld, \"seconds\": %.4f%s}",
             m.c_str(), t->name().c_str(), ctx.device().str().c_str(), dtype_name(dtype), (long long)n, s,
-            extra.c_str());
-        std::fflush(stdout);
+            extra.c_str()));
       }
     }
-  } catch (const nsamp::Error& err) {
-    std::fprintf(stderr, "%s\n", err.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -6,12 +6,10 @@
 // The network is the samplers' shape: d -> W -> W -> W -> d with SiLU, d = 32.
 //   bench_mlp [--device cpu|cuda|auto] [--widths 64,128,...] [--batches 1024,4096,...] [--reps N] [--tf32]
 #include <chrono>
-#include <cstdio>
-#include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_args.h"
 #include "nsamp/autograd/module.h"
 #include "nsamp/core/device.h"
 #include "nsamp/core/fill.h"
@@ -19,14 +17,6 @@
 using namespace nsamp;
 
 namespace {
-
-std::vector<std::int64_t> parse_list(const char* s) {
-  std::vector<std::int64_t> v;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) v.push_back(std::stoll(item));
-  return v;
-}
 
 ag::Var per_layer(ag::Tape& t, const ag::MLP& net, const ag::Var& x) {
   ag::Var h = x;
@@ -41,41 +31,32 @@ ag::Var per_layer(ag::Tape& t, const ag::MLP& net, const ag::Var& x) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dev = "auto";
-  std::vector<std::int64_t> widths{64, 128, 144, 192, 256, 400}, batches{1024, 4096, 16384, 65536};
+  CLI::App app{"bench_mlp: time per sample of an MLP's forward and forward + backward, as JSON lines",
+               "bench_mlp"};
+  bench::CommonArgs common;
+  bench::add_common(app, common);
+  std::string widths = "64,128,144,192,256,400", batches = "1024,4096,16384,65536";
   int reps = 10;
   bool tf32 = false;
-  for (int i = 1; i < argc; ++i) {
-    const bool more = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--device") && more)
-      dev = argv[++i];
-    else if (!std::strcmp(argv[i], "--widths") && more)
-      widths = parse_list(argv[++i]);
-    else if (!std::strcmp(argv[i], "--batches") && more)
-      batches = parse_list(argv[++i]);
-    else if (!std::strcmp(argv[i], "--reps") && more)
-      reps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--tf32"))
-      tf32 = true;
-    else {
-      std::fprintf(
-          stderr,
-          "usage: bench_mlp [--device auto|cpu|cuda] [--widths a,b] [--batches a,b] [--reps N] [--tf32]\n");
-      return 2;
-    }
-  }
-  try {
+  bench::add_list(app, "--widths", widths, "hidden widths W of d -> W -> W -> W -> d", bench::positive());
+  bench::add_list(app, "--batches", batches, "batch sizes", bench::positive());
+  app.add_option("--reps", reps, "timed passes per case (after one warm-up)")
+      ->capture_default_str()
+      ->check(bench::positive());
+  app.add_flag("--tf32", tf32, "allow TF32 tensor-core GEMMs on CUDA (default: off)");
+  return bench::run(app, argc, argv, [&] {
+    bench::Emitter emit(common);
     ContextOptions co;
-    co.device = parse_device(dev);
+    co.device = parse_device(common.device);
     co.seed = 1;
     co.allow_tf32 = tf32;
     Context ctx(co);
     const std::int64_t d = 32;
-    for (std::int64_t W : widths) {
+    for (std::int64_t W : bench::split_ints(widths)) {
       ag::MLP net({d, W, W, W, d}, ag::Activation::SiLU, ag::Activation::Identity, DType::F32, ctx, "bench");
       std::int64_t params = 0;
       for (const ag::Var& p : net.parameters()) params += p.value().numel();
-      for (std::int64_t B : batches) {
+      for (std::int64_t B : bench::split_ints(batches)) {
         Tensor xt = Tensor::empty(Shape{B, d}, DType::F32, ctx);
         fill_normal(xt, ctx);
         const ag::Var x = ag::Var::leaf(xt);
@@ -99,21 +80,16 @@ int main(int argc, char** argv) {
             const double s =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
             const double flops = backward ? 3 * fwd_flops : fwd_flops;
-            std::printf(
+            emit(bench::format(
                 "{\"bench\": \"mlp\", \"device\": \"%s\", \"path\": \"%s\", \"pass\": \"%s\", \"width\": "
                 "%lld, "
-                "\"batch\": %lld, \"tf32\": %s, \"ms\": %.6f, \"ns_per_sample\": %.3f, \"gflops\": %.2f}\n",
+                "\"batch\": %lld, \"tf32\": %s, \"ms\": %.6f, \"ns_per_sample\": %.3f, \"gflops\": %.2f}",
                 ctx.device().str().c_str(), path, backward ? "forward_backward" : "forward", (long long)W,
-                (long long)B, tf32 ? "true" : "false", s * 1e3, s * 1e9 / double(B), flops / s * 1e-9);
-            std::fflush(stdout);
+                (long long)B, tf32 ? "true" : "false", s * 1e3, s * 1e9 / double(B), flops / s * 1e-9));
           }
         }
         for (ag::Var p : net.parameters()) p.zero_grad();
       }
     }
-  } catch (const nsamp::Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -6,8 +6,6 @@
 //   bench_path [--device cpu|cuda|auto] [--target gmm9] [--batch 2048] [--steps 200] [--methods pis,dis,...]
 //   [--losses kl,lv,lv_traj] [--reps 3] [--float64]
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -17,44 +15,34 @@
 
 using namespace nsamp;
 
-using nsamp::bench::split;
-
 int main(int argc, char** argv) {
-  std::string dev = "auto", target = "gmm9";
-  std::vector<std::string> methods{"pis", "dis", "dds", "euler-dds"}, losses{"kl", "lv", "lv_traj"};
+  CLI::App app{"bench_path: one path-sampler training step per method and loss, as JSON lines", "bench_path"};
+  bench::CommonArgs common;
+  bench::add_common(app, common);
+  std::string target = "gmm9", methods = "pis,dis,dds,euler-dds", losses = "kl,lv,lv_traj";
   std::int64_t batch = 2048;
   int steps = 200, reps = 3;
-  DType dtype = DType::F32;
-  for (int i = 1; i < argc; ++i) {
-    const bool more = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--device") && more)
-      dev = argv[++i];
-    else if (!std::strcmp(argv[i], "--target") && more)
-      target = argv[++i];
-    else if (!std::strcmp(argv[i], "--batch") && more)
-      batch = std::stoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--steps") && more)
-      steps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--methods") && more)
-      methods = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--losses") && more)
-      losses = split(argv[++i]);
-    else if (!std::strcmp(argv[i], "--reps") && more)
-      reps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--float64"))
-      dtype = DType::F64;
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_path [--device auto|cpu|cuda] [--target NAME] [--batch B] [--steps N] "
-                   "[--methods a,b] [--losses a,b] [--reps N] [--float64]\n");
-      return 2;
-    }
-  }
-  try {
-    Context ctx(parse_device(dev), 1);
+  bool float64 = false;
+  app.add_option("--target", target, "target name (gaussian in d = 2)")
+      ->capture_default_str()
+      ->check(bench::checked_by([](const std::string& n) { targets::make_target(n, {2}); }));
+  app.add_option("--batch", batch, "paths per step")->capture_default_str()->check(bench::positive());
+  app.add_option("--steps", steps, "time steps per path")->capture_default_str()->check(bench::positive());
+  bench::add_list(app, "--methods", methods, "methods: pis, dis, dds, euler-dds",
+                  bench::checked_by([](const std::string& m) { samplers::parse_path_method(m); }));
+  bench::add_list(app, "--losses", losses, "losses: kl, lv, lv_traj",
+                  bench::checked_by([](const std::string& l) { samplers::parse_path_loss(l); }));
+  app.add_option("--reps", reps, "timed steps per case (after one warm-up)")
+      ->capture_default_str()
+      ->check(bench::positive());
+  app.add_flag("--float64", float64, "time in float64 (default: float32)");
+  return bench::run(app, argc, argv, [&] {
+    bench::Emitter emit(common);
+    const DType dtype = float64 ? DType::F64 : DType::F32;
+    Context ctx(parse_device(common.device), 1);
     auto t = targets::make_target(target, {2});
-    for (const std::string& m : methods)
-      for (const std::string& l : losses) {
+    for (const std::string& m : bench::split(methods))
+      for (const std::string& l : bench::split(losses)) {
         samplers::PathConfig c;
         c.method = samplers::parse_path_method(m);
         c.steps = steps;
@@ -76,18 +64,13 @@ int main(int argc, char** argv) {
         const int taken = int(ps.path_steps());  // DDS's cosine grid drops its zero-length tail
         // Memory one step needs beyond the parameters and state held between steps (the kl tape's growth).
         const double peak_mib = double(ctx.allocator().stats().peak_bytes_in_use - base) / (1 << 20);
-        std::printf(
+        emit(bench::format(
             "{\"bench\": \"path_step\", \"method\": \"%s\", \"loss\": \"%s\", \"target\": \"%s\", "
             "\"device\": "
             "\"%s\", \"dtype\": \"%s\", \"batch\": %lld, \"steps\": %d, \"ms\": %.3f, \"path_steps_per_s\": "
-            "%.4g, \"peak_mib\": %.1f}\n",
+            "%.4g, \"peak_mib\": %.1f}",
             m.c_str(), l.c_str(), t->name().c_str(), ctx.device().str().c_str(), dtype_name(dtype),
-            (long long)batch, taken, s * 1e3, double(batch) * taken / s, peak_mib);
-        std::fflush(stdout);
+            (long long)batch, taken, s * 1e3, double(batch) * taken / s, peak_mib));
       }
-  } catch (const nsamp::Error& err) {
-    std::fprintf(stderr, "%s\n", err.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -15,6 +15,12 @@ install(DIRECTORY core/include/ kernels/include/ autograd/include/ targets/inclu
 install(FILES ${PROJECT_BINARY_DIR}/core/include/nsamp/core/config.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/nsamp/core)
 if(TARGET nsamp_cli)
   install(TARGETS nsamp_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  # `nsamp bench NAME` finds bench_NAME in ../libexec/nsamp of an installed tree.
+  foreach(b kernels mlp energy metrics path dikl mc_score idem egnn)
+    if(TARGET bench_${b})
+      install(TARGETS bench_${b} RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/nsamp)
+    endif()
+  endforeach()
 endif()
 
 install(EXPORT nsampTargets NAMESPACE nsamp:: DESTINATION ${NSAMP_CMAKE_DIR})

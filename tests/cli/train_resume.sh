@@ -28,7 +28,7 @@ tiny_idem="--set epochs=6 --set inner_steps=3 --set batch=16 --set K=8 --set hid
            --set buffer_min=16 --set init_samples=32 --set samples_per_epoch=16 --set sde_steps=10
            --set eval_every=3 --set eval_samples=64 --set final_samples=64 --set plateau=true"
 common="--device cpu --progress off --set checkpoint_every=1"
-rm -rf full killed run
+rm -rf full killed run busy
 
 case $CASE in
   pis | dis | dds | euler-dds)
@@ -102,8 +102,18 @@ case $CASE in
     [ -f run/metrics.json ] || fail "a complete run's resume did not redo its samples and metrics"
     head -c 100 run/checkpoint.safetensors > cut.safetensors && mv cut.safetensors run/checkpoint.safetensors
     expect 2 "checkpoint.safetensors: (header length .* exceeds the file|the tensors cover)" $NSAMP train --resume run
-    rm run/checkpoint.safetensors
-    expect 2 "has no checkpoint yet" $NSAMP train --resume run
+    # Killed before its first checkpoint: --resume runs it from the start, the same run as an uninterrupted one.
+    cp run/samples.npy first_samples.npy
+    rm run/checkpoint.safetensors run/samples.npy run/metrics.json
+    expect 0 "has no checkpoint yet; starting it from the beginning" $NSAMP train --resume run --progress off
+    cmp -s first_samples.npy run/samples.npy || fail "a run restarted from no checkpoint differs"
+    # One process at a time in a run directory.
+    $NSAMP train --method iwsm --target gmm40 --set epochs=200 --set inner_steps=20 --set batch=64 --set K=64 \
+      --device cpu --progress off --out busy > busy.txt 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do [ -f busy/config.json ] && break; sleep 0.05; done
+    expect 2 "busy is in use by another nsamp train" $NSAMP train --resume busy
+    kill -KILL $pid; wait $pid 2> /dev/null
     echo "ok: errors"
     ;;
   *) fail "unknown case" ;;
