@@ -63,7 +63,8 @@ Action add_eval(CLI::App& app) {
   cmd->add_option("--log-weights", o->log_weights, "per-sample log-weights [N] .npy (log Z, ELBO, ESS)");
   cmd->add_option("--protocol", o->protocol, "full | idem | dikl")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the subsets and of the exact reference draw")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative());
   cmd->add_option("--out", o->out, "metrics JSON (default: print only)");
   cmd->add_option("--plot", o->plot, "PNG figure: samples over density contours (2-D), else histograms");
   cmd->add_option("--metrics", o->metrics,
@@ -71,9 +72,9 @@ Action add_eval(CLI::App& app) {
                   "distance_tvd, distance_w2, modes, weights (default: all of the protocol's)");
   cmd->add_option("--max-pairs", o->max_pairs, "full protocol: samples per side for the pairwise metrics")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--reference-n", o->reference_n, "exact reference samples to draw (default: max(N, 10000))")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--dim", o->dim, "dimension, for the gaussian target");
   return [o] {

@@ -36,27 +36,21 @@ Action add_reference(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("reference", "A reference sample set from long, checked MALA runs");
   cmd->add_option("--target", o->target, "target name")->required();
-  cmd->add_option("-n", o->n, "samples to write")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-n", o->n, "samples to write")->capture_default_str()->check(positive());
   cmd->add_option("--out", o->out, "samples, [n, d] float32 .npy")->required();
   cmd->add_option("--report", o->report, "JSON report (default: <out>.json)");
-  cmd->add_option("--chains", o->chains, "independent chains")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--chains", o->chains, "independent chains")->capture_default_str()->check(positive());
   cmd->add_option("--burn-in", o->burn_in, "burn-in steps (step size adapted)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--thin", o->thin, "steps between snapshots")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--step", o->step, "initial MALA step size")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(non_negative());
+  cmd->add_option("--thin", o->thin, "steps between snapshots")->capture_default_str()->check(positive());
+  cmd->add_option("--step", o->step, "initial MALA step size")->capture_default_str()->check(positive_real());
   cmd->add_option("--init-std", o->init_std, "standard deviation of the starting points")
       ->capture_default_str();
   cmd->add_option("--lattice", o->lattice, "lattice spacing of particle systems' starting points")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", o->seed, "Philox seed")->capture_default_str();
+      ->check(positive_real());
+  cmd->add_option("--seed", o->seed, "Philox seed")->capture_default_str()->check(non_negative());
   cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--dim", o->dim, "dimension, for the gaussian target");
   return [o] {

@@ -82,7 +82,7 @@ Action add_sample_target(CLI::App& app) {
       ->required()
       ->check(CLI::Range(std::int64_t(1), std::int64_t(1) << 40));
   cmd->add_option("--out", o->out, "samples, [N, d] .npy")->required();
-  cmd->add_option("--seed", o->seed, "Philox seed")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Philox seed")->capture_default_str()->check(non_negative());
   cmd->add_option("--dtype", o->dtype, "float32 | float64")
       ->check(CLI::IsMember({"float32", "float64"}))
       ->capture_default_str();

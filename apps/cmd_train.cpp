@@ -911,7 +911,8 @@ Action add_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--config", o->config, "JSON file of config keys, applied after the preset");
   cmd->add_option("--set", o->sets, "key=value, applied last (repeatable)");
-  cmd->add_option("--seed", o->seed, "seed of the initialisation and of every random draw");
+  cmd->add_option("--seed", o->seed, "seed of the initialisation and of every random draw")
+      ->check(non_negative());
   cmd->add_option("--dim", o->dim, "dimension, for the gaussian target");
   cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--out", o->out,
@@ -957,8 +958,9 @@ Action add_sample(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("sample", "Draw samples (and log-weights) from a trained run");
   cmd->add_option("--run", o->run, "run directory written by nsamp train")->required();
-  cmd->add_option("-n", o->n, "samples")->required()->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", o->seed, "seed of the paths or latents (default: the run's seed + 4)");
+  cmd->add_option("-n", o->n, "samples")->required()->check(positive());
+  cmd->add_option("--seed", o->seed, "seed of the paths or latents (default: the run's seed + 4)")
+      ->check(non_negative());
   cmd->add_option("--out", o->out, "samples, [n, d] float32 .npy")->required();
   cmd->add_option("--log-weights", o->log_weights, "log-weights -R, [n] float32 .npy");
   cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Malformed configs, flags and files: every command exits non-zero with a message that says what is wrong,
+# and writes nothing.   bad_input.sh NSAMP   (run from a scratch directory)
+set -u
+NSAMP=$1
+fail() { echo "FAIL: $*"; exit 1; }
+n=0
+expect_fail() {  # regex command...
+  local re=$1; shift
+  "$@" > out.txt 2>&1; local rc=$?
+  [ $rc -ne 0 ] || { cat out.txt; fail "exit 0: $*"; }
+  grep -Eq -e "$re" out.txt || { cat out.txt; fail "no message /$re/: $*"; }
+  n=$((n + 1))
+}
+rm -rf bad_run && mkdir -p files
+printf '{"lr": 0.001,' > files/truncated.json
+printf '[1, 2]' > files/array.json
+printf '{"lr": "fast"}' > files/wrong_type.json
+printf 'not a numpy file at all' > files/garbage.npy
+head -c 70 "$($NSAMP sample-target --target gmm40 -n 100 --out files/good.npy > /dev/null && echo files/good.npy)" \
+  > files/truncated.npy
+: > files/empty.npy
+
+# configs
+expect_fail "truncated.json is not valid JSON" $NSAMP train --method pis --target gmm9 --config files/truncated.json --out bad_run
+expect_fail "array.json must hold a JSON object" $NSAMP train --method pis --target gmm9 --config files/array.json --out bad_run
+expect_fail "key 'lr' in .*wrong_type.json must be a number" $NSAMP train --method pis --target gmm9 --config files/wrong_type.json --out bad_run
+expect_fail "cannot read files/missing.json" $NSAMP train --method pis --target gmm9 --config files/missing.json --out bad_run
+expect_fail "key 'lr' wants a number, got 'fast'" $NSAMP train --method pis --target gmm9 --set lr=fast --out bad_run
+expect_fail "--set wants key=value, got 'lr'" $NSAMP train --method pis --target gmm9 --set lr --out bad_run
+expect_fail "key 'clip_schedule' wants true or false, got 'yes'" $NSAMP train --method pis --target gmm9 --set clip_schedule=yes --out bad_run
+# flags (CLI11 names the flag)
+for cmd in info energy sample-target reference eval train sample; do
+  expect_fail "not expected: --frobnicate|is required" $NSAMP $cmd --frobnicate
+done
+expect_fail "--target is required" $NSAMP sample-target -n 3 --out x.npy
+expect_fail "-n: 0 is not a whole number >= 1" $NSAMP sample --run bad_run -n 0 --out x.npy
+expect_fail "unknown name 'gmm41'" $NSAMP train --method pis --target gmm41 --out bad_run
+expect_fail "--seed: -3 is not a whole number >= 0" $NSAMP train --method pis --target gmm9 --seed -3 --out bad_run
+# files
+expect_fail "garbage.npy.*(magic|not a .npy)" $NSAMP eval --target gmm40 --samples files/garbage.npy
+expect_fail "truncated.npy" $NSAMP eval --target gmm40 --samples files/truncated.npy
+expect_fail "empty.npy" $NSAMP energy --target gmm40 --in files/empty.npy --out e.npy
+expect_fail "cannot (open|read).*files/none.npy|files/none.npy" $NSAMP energy --target gmm40 --in files/none.npy --out e.npy
+expect_fail "cannot read files/config.json \\(is files a run directory of nsamp train\\?\\)" $NSAMP sample --run files -n 3 --out x.npy
+[ ! -e bad_run ] || fail "a rejected train wrote bad_run"
+[ ! -e e.npy ] && [ ! -e x.npy ] || fail "a rejected command wrote its output"
+echo "ok: $n bad inputs rejected"
