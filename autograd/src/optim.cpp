@@ -1,4 +1,5 @@
 #include "nsamp/autograd/optim.h"
+#include "nsamp/core/nvtx.h"
 
 #include <cmath>
 #include <limits>
@@ -61,6 +62,7 @@ Adam::Adam(std::vector<Var> params, const AdamOptions& options, Context& ctx)
 }
 
 bool Adam::step(double loss) {
+  NSAMP_RANGE("optim/adam_step");
   const double norm = grad_norm(params_, *ctx_);
   last_norm_ = norm;
   if (!std::isfinite(loss) || !std::isfinite(norm)) {

@@ -1,4 +1,5 @@
 #include "nsamp/autograd/tape.h"
+#include "nsamp/core/nvtx.h"
 
 #include <unordered_map>
 #include <unordered_set>
@@ -116,9 +117,13 @@ std::vector<Var> Tape::record_multi(const char* op, const std::vector<Var>& inpu
   return result;
 }
 
-void Tape::backward(const Var& root, const Tensor& cotangent) { sweep(root, cotangent, nullptr); }
+void Tape::backward(const Var& root, const Tensor& cotangent) {
+  NSAMP_RANGE("autograd/backward");
+  sweep(root, cotangent, nullptr);
+}
 
 std::vector<Tensor> Tape::gradients(const Var& root, const std::vector<Var>& wrt, const Tensor& cotangent) {
+  NSAMP_RANGE("autograd/gradients");
   return sweep(root, cotangent, &wrt);
 }
 

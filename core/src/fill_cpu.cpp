@@ -1,6 +1,7 @@
 // Fills: argument checks, backend dispatch and the CPU launchers.
 #include "nsamp/core/config.h"
 #include "nsamp/core/fill.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/core/philox.h"
 
 namespace nsamp {
@@ -37,7 +38,10 @@ void fill_random(Tensor& t, detail::FillKind kind, std::uint64_t seed, std::uint
     return;
   }
   check_on_context(op, t, ctx);
-  if constexpr (kCudaBuilt) detail::fill_random_cuda(t, kind, seed, offset, a, b, ctx);
+  if constexpr (kCudaBuilt) {
+    NSAMP_RANGE("fill/random");
+    detail::fill_random_cuda(t, kind, seed, offset, a, b, ctx);
+  }
 }
 
 }  // namespace
@@ -72,7 +76,10 @@ void fill_constant(Tensor& t, double value, Context& ctx) {
     return;
   }
   check_on_context("fill_constant", t, ctx);
-  if constexpr (kCudaBuilt) detail::fill_constant_cuda(t, value, ctx);
+  if constexpr (kCudaBuilt) {
+    NSAMP_RANGE("fill/constant");
+    detail::fill_constant_cuda(t, value, ctx);
+  }
 }
 
 void fill_uniform(Tensor& t, Context& ctx, double low, double high) {

@@ -1,4 +1,5 @@
 #include "nsamp/core/tensor.h"
+#include "nsamp/core/nvtx.h"
 
 #include <cstring>
 
@@ -147,8 +148,12 @@ void copy(const Tensor& src, Tensor& dst, Context& ctx) {
   }
   if (!src_host) check_on_context("copy", src, ctx);
   if (!dst_host) check_on_context("copy", dst, ctx);
-  if constexpr (kCudaBuilt)
+  if constexpr (kCudaBuilt) {
+    NSAMP_RANGE(src_host   ? "copy/host_to_device"
+                : dst_host ? "copy/device_to_host"
+                           : "copy/device_to_device");
     detail::cuda_memcpy(dst.raw_data(), dst_host, src.raw_data(), src_host, src.nbytes(), ctx.stream());
+  }
 }
 
 void zero(Tensor& t, Context& ctx) {
@@ -159,7 +164,10 @@ void zero(Tensor& t, Context& ctx) {
     return;
   }
   check_on_context("zero", t, ctx);
-  if constexpr (kCudaBuilt) detail::cuda_memset_zero(t.raw_data(), t.nbytes(), ctx.stream());
+  if constexpr (kCudaBuilt) {
+    NSAMP_RANGE("fill/zero");
+    detail::cuda_memset_zero(t.raw_data(), t.nbytes(), ctx.stream());
+  }
 }
 
 void check_defined(const char* op, const Tensor& t, const char* name) {

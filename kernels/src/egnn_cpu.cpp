@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/egnn.h"
 #include "nsamp/kernels/operands.h"
 
@@ -320,7 +321,10 @@ void egnn_pairs(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tenso
               ": x_out must not share memory with x or x0");
   if (N == 0) return;
   if (x.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::egnn_pairs_cuda(hi, hj, x, x0, n, w, x_out, agg, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("egnn/egnn_pairs");
+      detail::egnn_pairs_cuda(hi, hj, x, x0, n, w, x_out, agg, ctx);
+    }
     return;
   }
   const std::int64_t B = N / n;
@@ -380,7 +384,10 @@ void egnn_pairs_backward(const Tensor& hi, const Tensor& hj, const Tensor& x, co
   }
   if (N == 0) return;
   if (x.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::egnn_pairs_backward_cuda(hi, hj, x, x0, n, w, g_x_out, g_agg, g, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("egnn/egnn_pairs_backward");
+      detail::egnn_pairs_backward_cuda(hi, hj, x, x0, n, w, g_x_out, g_agg, g, ctx);
+    }
     return;
   }
   const std::int64_t B = N / n;

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/elementwise.h"
 #include "nsamp/kernels/operands.h"
 
@@ -108,7 +109,10 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out, Context&
   const BroadcastStrides sb = broadcast_strides(name, b, "b", out);
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::binary_cuda(op, a, sa, b, sb, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/binary");
+      detail::binary_cuda(op, a, sa, b, sb, out, ctx);
+    }
     return;
   }
   if (out.dtype() == DType::F32)
@@ -122,7 +126,10 @@ void affine(const Tensor& a, double alpha, double beta, Tensor& out, Context& ct
   check_shape("affine", a, "a", out.shape());
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::affine_cuda(a, alpha, beta, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/affine");
+      detail::affine_cuda(a, alpha, beta, out, ctx);
+    }
     return;
   }
   auto run = [&](auto* o, const auto* x) {
@@ -141,7 +148,10 @@ void activation_forward(Activation act, const Tensor& x, Tensor& y, Context& ctx
   check_shape("activation_forward", x, "x", y.shape());
   if (y.numel() == 0) return;
   if (y.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::activation_forward_cuda(act, x, y, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/activation_forward");
+      detail::activation_forward_cuda(act, x, y, ctx);
+    }
     return;
   }
   auto run = [&](auto* o, const auto* in) {
@@ -160,7 +170,10 @@ void activation_backward(Activation act, const Tensor& x, const Tensor& grad_y, 
   check_shape("activation_backward", grad_y, "grad_y", grad_x.shape());
   if (grad_x.numel() == 0) return;
   if (grad_x.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::activation_backward_cuda(act, x, grad_y, grad_x, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/activation_backward");
+      detail::activation_backward_cuda(act, x, grad_y, grad_x, ctx);
+    }
     return;
   }
   auto run = [&](auto* gx, const auto* in, const auto* gy) {
@@ -178,7 +191,10 @@ void unary_forward(UnaryOp op, const Tensor& x, Tensor& y, Context& ctx) {
   check_shape(name.c_str(), x, "x", y.shape());
   if (y.numel() == 0) return;
   if (y.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::unary_forward_cuda(op, x, y, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/unary_forward");
+      detail::unary_forward_cuda(op, x, y, ctx);
+    }
     return;
   }
   auto run = [&](auto* o, const auto* in) {
@@ -197,7 +213,10 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_y, Tensor& g
   check_shape(name.c_str(), grad_y, "grad_y", grad_x.shape());
   if (grad_x.numel() == 0) return;
   if (grad_x.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::unary_backward_cuda(op, x, grad_y, grad_x, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/unary_backward");
+      detail::unary_backward_cuda(op, x, grad_y, grad_x, ctx);
+    }
     return;
   }
   auto run = [&](auto* gx, const auto* in, const auto* gy) {
@@ -222,7 +241,10 @@ void clamp_forward(const Tensor& x, double lo, double hi, Tensor& y, Context& ct
   check_clamp_bounds("clamp_forward", lo, hi);
   if (y.numel() == 0) return;
   if (y.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::clamp_forward_cuda(x, lo, hi, y, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/clamp_forward");
+      detail::clamp_forward_cuda(x, lo, hi, y, ctx);
+    }
     return;
   }
   auto run = [&](auto* o, const auto* in) {
@@ -244,7 +266,10 @@ void clamp_backward(const Tensor& x, double lo, double hi, const Tensor& grad_y,
   check_clamp_bounds("clamp_backward", lo, hi);
   if (grad_x.numel() == 0) return;
   if (grad_x.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::clamp_backward_cuda(x, lo, hi, grad_y, grad_x, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/clamp_backward");
+      detail::clamp_backward_cuda(x, lo, hi, grad_y, grad_x, ctx);
+    }
     return;
   }
   auto run = [&](auto* gx, const auto* in, const auto* gy) {
@@ -263,7 +288,10 @@ void broadcast_to(const Tensor& src, double alpha, Tensor& out, Context& ctx) {
   const BroadcastStrides s = broadcast_strides("broadcast_to", src, "src", out);
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::broadcast_to_cuda(src, s, alpha, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/broadcast_to");
+      detail::broadcast_to_cuda(src, s, alpha, out, ctx);
+    }
     return;
   }
   auto run = [&](auto* o, const auto* in) {
@@ -298,7 +326,10 @@ void bias_activation_forward(Activation act, const Tensor& bias, Tensor& z, Tens
               " shares memory with z; a may alias z only for the identity activation");
   if (z.numel() == 0) return;
   if (z.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::bias_activation_forward_cuda(act, bias, z, a, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("elementwise/bias_activation_forward");
+      detail::bias_activation_forward_cuda(act, bias, z, a, ctx);
+    }
     return;
   }
   auto run = [&](auto* pa, auto* pz, const auto* pb) {

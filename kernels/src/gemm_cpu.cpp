@@ -2,6 +2,7 @@
 #include <Eigen/Core>
 
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/elementwise.h"
 #include "nsamp/kernels/gemm.h"
 #include "nsamp/kernels/operands.h"
@@ -49,7 +50,10 @@ void gemm(const Tensor& A, bool trans_a, const Tensor& B, bool trans_b, Tensor& 
   NSAMP_CHECK(!C.same_storage(A) && !C.same_storage(B), "gemm: C must not share memory with A or B");
   if (M == 0 || N == 0) return;
   if (C.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::gemm_cuda(A, trans_a, B, trans_b, C, alpha, beta, M, N, K, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("gemm/gemm");
+      detail::gemm_cuda(A, trans_a, B, trans_b, C, alpha, beta, M, N, K, ctx);
+    }
     return;
   }
   if (C.dtype() == DType::F32)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/index.h"
 #include "nsamp/kernels/operands.h"
 
@@ -102,7 +103,10 @@ void copy_cols(const Tensor& src, std::int64_t src_col0, Tensor& dst, std::int64
       ") overlap [", dst_col0, ", ", dst_col0 + ncols, ")");
   if (ncols == 0 || dst.rows() == 0 || (aliased && src_col0 == dst_col0)) return;
   if (dst.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::copy_cols_cuda(src, src_col0, dst, dst_col0, ncols, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("index/copy_cols");
+      detail::copy_cols_cuda(src, src_col0, dst, dst_col0, ncols, ctx);
+    }
     return;
   }
   const std::size_t es = dtype_size(dst.dtype());
@@ -123,7 +127,10 @@ void gather_rows(const Tensor& x, const Tensor& idx, Tensor& out, Context& ctx) 
   NSAMP_CHECK(!out.same_storage(x), op, ": out ", out.desc(), " must not share memory with x ", x.desc());
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::gather_rows_cuda(x, idx, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("index/gather_rows");
+      detail::gather_rows_cuda(x, idx, out, ctx);
+    }
     return;
   }
   // On the host the bounds check costs one pass over the indices: an invalid index throws instead of reading
@@ -146,7 +153,10 @@ void index_add_rows(const Tensor& src, const Tensor& idx, Tensor& out, Context& 
               src.desc());
   if (src.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::index_add_rows_cuda(src, idx, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("index/index_add_rows");
+      detail::index_add_rows_cuda(src, idx, out, ctx);
+    }
     return;
   }
   const std::int32_t* pi = idx.data<std::int32_t>();

@@ -3,6 +3,7 @@
 #include <initializer_list>
 
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/mcmc.h"
 #include "nsamp/kernels/operands.h"
 
@@ -129,7 +130,10 @@ void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, 
   check_tilt("langevin_propose", x, tilt, ctx);
   if (y.numel() == 0) return;
   if (y.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::langevin_propose_cuda(x, grad, noise, step, y, tilt, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("mcmc/langevin_propose");
+      detail::langevin_propose_cuda(x, grad, noise, step, y, tilt, ctx);
+    }
     return;
   }
   if (y.dtype() == DType::F32)
@@ -148,8 +152,10 @@ void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tens
   check_tilt(op, x, tilt, ctx);
   if (x.rows() == 0) return;
   if (x.device().is_cuda()) {
-    if constexpr (kCudaBuilt)
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("mcmc/mala_accept");
       detail::mala_accept_cuda(x, e, grad, y, ey, gy, log_u, step, accepted, tilt, ctx);
+    }
     return;
   }
   const std::int64_t B = x.rows(), d = x.cols();
@@ -181,7 +187,10 @@ void tilt_energy(const Tensor& x, const Tensor& e, const Tensor* grad, const Gau
   check_tilt(op, x, tilt, ctx);
   if (x.rows() == 0) return;
   if (x.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::tilt_energy_cuda(x, e, grad, tilt, eu, gu, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("mcmc/tilt_energy");
+      detail::tilt_energy_cuda(x, e, grad, tilt, eu, gu, ctx);
+    }
     return;
   }
   const std::int64_t B = x.rows(), d = x.cols();
@@ -200,8 +209,10 @@ void metropolis_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, cons
   check_accept("metropolis_accept", x, e, grad, y, ey, gy, log_alpha, log_u, accepted, ctx);
   if (x.rows() == 0) return;
   if (x.device().is_cuda()) {
-    if constexpr (kCudaBuilt)
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("mcmc/metropolis_accept");
       detail::metropolis_accept_cuda(x, e, grad, y, ey, gy, log_alpha, log_u, accepted, ctx);
+    }
     return;
   }
   const std::int64_t B = x.rows(), d = x.cols();

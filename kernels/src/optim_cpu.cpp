@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/operands.h"
 #include "nsamp/kernels/optim.h"
 
@@ -48,7 +49,10 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const 
               " (skip the step when the gradient norm is not finite)");
   if (param.numel() == 0) return;
   if (param.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::adam_update_cuda(param, grad, m, v, s, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("optim/adam_update");
+      detail::adam_update_cuda(param, grad, m, v, s, ctx);
+    }
     return;
   }
   auto run = [&](auto* p, const auto* g, auto* pm, auto* pv) {
@@ -72,7 +76,10 @@ void ema_update(Tensor& ema, const Tensor& param, double decay, Context& ctx) {
               ema.desc());
   if (ema.numel() == 0) return;
   if (ema.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::ema_update_cuda(ema, param, decay, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("optim/ema_update");
+      detail::ema_update_cuda(ema, param, decay, ctx);
+    }
     return;
   }
   auto run = [&](auto* e, const auto* p) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/operands.h"
 #include "nsamp/kernels/reduce.h"
 
@@ -144,7 +145,10 @@ void reduce_rows(Reduce r, const Tensor& x, Tensor& out, Context& ctx) {
   NSAMP_CHECK(!out.same_storage(x), op, ": out must not share memory with x");
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::reduce_rows_cuda(r, x, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("reduce/reduce_rows");
+      detail::reduce_rows_cuda(r, x, out, ctx);
+    }
     return;
   }
   if (x.dtype() == DType::F32)
@@ -162,7 +166,10 @@ void reduce_cols(Reduce r, const Tensor& x, Tensor& out, Context& ctx) {
   NSAMP_CHECK(!out.same_storage(x), op, ": out must not share memory with x");
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::reduce_cols_cuda(r, x, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("reduce/reduce_cols");
+      detail::reduce_cols_cuda(r, x, out, ctx);
+    }
     return;
   }
   if (x.dtype() == DType::F32)
@@ -176,7 +183,10 @@ void row_softmax(const Tensor& x, Tensor& y, Context& ctx) {
   check_shape("row_softmax", x, "x", y.shape());
   if (y.numel() == 0) return;
   if (y.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::row_softmax_cuda(x, y, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("reduce/row_softmax");
+      detail::row_softmax_cuda(x, y, ctx);
+    }
     return;
   }
   if (x.dtype() == DType::F32)

@@ -1,5 +1,6 @@
 // SDE family: checks, dispatch and the CPU launcher.
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/core/philox.h"
 #include "nsamp/kernels/operands.h"
 #include "nsamp/kernels/sde.h"
@@ -60,8 +61,10 @@ void sde_step(const Tensor& x, const Tensor& nn, const Tensor& nt, const Tensor&
   NSAMP_CHECK(k.h >= 0 && k.clip > 0, op, ": needs h >= 0 and clip > 0, got h = ", k.h, ", clip = ", k.clip);
   if (B == 0) return;
   if (x.device().is_cuda()) {
-    if constexpr (kCudaBuilt)
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("sde/sde_step");
       detail::sde_step_cuda(x, nn, nt, grad_e, k, seed, offset, x_next, R, cot, u_grad, ctx);
+    }
     return;
   }
   const bool per_row = nt.numel() == B && B > 1;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/operands.h"
 #include "nsamp/kernels/reduce.h"
 #include "nsamp/kernels/transport.h"
@@ -143,7 +144,10 @@ void pairwise_cost(const Tensor& x, const Tensor& y, PairCost cost, Tensor& out,
   NSAMP_CHECK(!out.same_storage(x) && !out.same_storage(y), op, ": out must not share memory with x or y");
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::pairwise_cost_cuda(x, y, cost, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("transport/pairwise_cost");
+      detail::pairwise_cost_cuda(x, y, cost, out, ctx);
+    }
     return;
   }
   const bool sq = cost == PairCost::SqEuclidean;
@@ -165,7 +169,10 @@ void sinkhorn_potential(const Tensor& cost, const Tensor& g, double log_a, doubl
   NSAMP_CHECK(!f.same_storage(g) && !f.same_storage(cost), op, ": f must not share memory with cost or g");
   if (f.numel() == 0) return;
   if (f.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::sinkhorn_potential_cuda(cost, g, log_a, eps, f, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("transport/sinkhorn_potential");
+      detail::sinkhorn_potential_cuda(cost, g, log_a, eps, f, ctx);
+    }
     return;
   }
   if (f.dtype() == DType::F32)
@@ -207,7 +214,10 @@ void log_kernel_sum(const Tensor& x, const Tensor& y, const Tensor& scale, Tenso
               ": out must not share memory with the inputs");
   if (out.numel() == 0) return;
   if (out.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::log_kernel_sum_cuda(x, y, scale, out, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("transport/log_kernel_sum");
+      detail::log_kernel_sum_cuda(x, y, scale, out, ctx);
+    }
     return;
   }
   if (out.dtype() == DType::F32)
@@ -233,7 +243,10 @@ void sinkhorn_plan_rows(const Tensor& cost, const Tensor& f, const Tensor& g, do
   NSAMP_CHECK(!row_mass.same_storage(row_cost), op, ": row_mass and row_cost must be separate buffers");
   if (N == 0) return;
   if (cost.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::sinkhorn_plan_rows_cuda(cost, f, g, eps, row_mass, row_cost, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("transport/sinkhorn_plan_rows");
+      detail::sinkhorn_plan_rows_cuda(cost, f, g, eps, row_mass, row_cost, ctx);
+    }
     return;
   }
   if (cost.dtype() == DType::F32)
@@ -264,7 +277,10 @@ void auction_begin_phase(AuctionState& s, Context& ctx) {
   const std::int64_t n = s.prices.numel();
   check_vector("auction_begin_phase", s.prices, "prices", DType::F64, n, ctx);
   if (s.prices.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::auction_begin_phase_cuda(s, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("transport/auction_begin_phase");
+      detail::auction_begin_phase_cuda(s, ctx);
+    }
     return;
   }
   std::int32_t* x = s.col_of_row.data<std::int32_t>();
@@ -288,7 +304,10 @@ std::int64_t auction_round(const Tensor& cost, double eps, std::int64_t n_bidder
               " persons");
   if (n_bidders == 0) return 0;
   if (cost.device().is_cuda()) {
-    if constexpr (kCudaBuilt) detail::auction_round_cuda(cost, eps, n_bidders, s, ctx);
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("transport/auction_round");
+      detail::auction_round_cuda(cost, eps, n_bidders, s, ctx);
+    }
     return s.count.to_vector<std::int32_t>(ctx)[0];
   }
   if (cost.dtype() == DType::F32)

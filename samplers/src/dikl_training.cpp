@@ -1,4 +1,5 @@
 #include "nsamp/samplers/dikl_training.h"
+#include "nsamp/core/nvtx.h"
 
 #include <algorithm>
 #include <chrono>
@@ -167,6 +168,7 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     s.posterior().set_mala_step(st.get_double("state/mala_step"));
   }
   auto save = [&](std::int64_t done) {
+    NSAMP_RANGE("train/checkpoint");
     ag::StateDict st;
     detail::put_loop_state(st, "dikl", done, ctx);
     ag::put_parameters(st, params, ctx);
@@ -180,6 +182,7 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     // The model score: score_iter DSM steps, each on a fresh stop-gradient generator batch.
     double dsm_sum = 0;
     for (std::int64_t j = 0; j < opt.score_iter; ++j) {
+      NSAMP_RANGE("dikl/dsm_step");
       mf.fill_normal(z, ctx);
       Tensor x;
       {
@@ -202,11 +205,14 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     const std::vector<int> t = draw_indices(B, sch.levels(), ctx);
     mf.fill_normal(eps, ctx);
     gen_adam.zero_grad();
+    NSAMP_RANGE("dikl/generator_step");
     const ag::Var xt = diffuse(tp, s.generate(tp, z), sch, t, eps, ctx);
     const std::vector<double> av = at_levels(sch.alpha, t), sv = at_levels(sch.sigma, t);
-    DiklPosteriorResult post =
-        s.posterior().estimate(xt.value(), detail::device_values(av, Shape{B}, dt, ctx),
-                               detail::device_values(sv, Shape{B}, dt, ctx), ctx);
+    DiklPosteriorResult post = [&] {
+      NSAMP_RANGE("dikl/posterior");
+      return s.posterior().estimate(xt.value(), detail::device_values(av, Shape{B}, dt, ctx),
+                                    detail::device_values(sv, Shape{B}, dt, ctx), ctx);
+    }();
     mf.apply(post.score, ctx);
     end_phase(1);
     Tensor c;
@@ -244,7 +250,10 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
       phase[0] = phase[1] = phase[2] = 0;
       log.skipped = gen_adam.skipped();
       log.score_skipped = score_adam.skipped();
-      if (eval_now) log.eval = evaluate_dikl(s, opt.eval_samples, opt.seed + 1, ctx);
+      if (eval_now) {
+        NSAMP_RANGE("dikl/eval");
+        log.eval = evaluate_dikl(s, opt.eval_samples, opt.seed + 1, ctx);
+      }
       on_log(log);
       t_log = std::chrono::steady_clock::now();
       since_log = 0;

@@ -1,4 +1,5 @@
 #include "nsamp/samplers/idem_training.h"
+#include "nsamp/core/nvtx.h"
 
 #include <chrono>
 #include <cmath>
@@ -188,6 +189,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
   }
   // `epochs_done` complete epochs and `inner` steps of the next.
   auto save = [&](std::int64_t epochs_done, std::int64_t inner) {
+    NSAMP_RANGE("train/checkpoint");
     ag::StateDict st;
     detail::put_loop_state(st, "idem", epochs_done, ctx);
     st.set_int("state/inner", inner);
@@ -212,6 +214,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       epoch_steps = 0;
     }
     for (std::int64_t it = it0; it < opt.inner_steps && buf.size() >= opt.buffer_min; ++it) {
+      NSAMP_RANGE("idem/inner_step");
       const Tensor y0 = buf.sample(B);
       const std::vector<double> t = host_uniforms(B, ctx);
       std::vector<double> sigma(std::size_t(B), 0.0), coef(std::size_t(B), 0.0);
@@ -221,7 +224,10 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       kernels::mul(z, detail::device_column(sigma, dt, ctx), yt, ctx);
       kernels::add(yt, y0, yt, ctx);
       Tensor log_p = Tensor::empty(Shape{B}, dt, ctx);
-      const Tensor target = s.mc_score(yt, sigma, ctx, c.importance_weighted ? &log_p : nullptr);
+      const Tensor target = [&] {
+        NSAMP_RANGE("idem/mc_score");
+        return s.mc_score(yt, sigma, ctx, c.importance_weighted ? &log_p : nullptr);
+      }();
       double ess = 1;
       std::vector<double> w(std::size_t(B), 1.0 / double(B));
       if (c.importance_weighted) {
@@ -257,7 +263,10 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       }
     }
     if (opt.plateau && epoch_steps > 0) plateau.step(epoch_loss / double(epoch_steps), adam);
-    buf.push(s.reverse_sde(opt.samples_per_epoch, opt.sde_steps, false, ctx));
+    {
+      NSAMP_RANGE("idem/buffer_refill");
+      buf.push(s.reverse_sde(opt.samples_per_epoch, opt.sde_steps, false, ctx));
+    }
     ++epochs_since;
     const bool eval_now = epoch % opt.eval_every == 0 || epoch == opt.epochs;
     if (epoch % opt.log_every == 0 || eval_now) {
@@ -270,7 +279,10 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       log.skipped = adam.skipped();
       log.lr = adam.lr();
       log.buffer_size = buf.size();
-      if (eval_now) log.eval = evaluate_idem(s, opt.eval_samples, opt.sde_steps, ctx);
+      if (eval_now) {
+        NSAMP_RANGE("idem/eval");
+        log.eval = evaluate_idem(s, opt.eval_samples, opt.sde_steps, ctx);
+      }
       on_log(log);
       loss_sum = ess_sum = 0;
       steps_since = epochs_since = 0;

@@ -1,4 +1,5 @@
 #include "nsamp/samplers/path_training.h"
+#include "nsamp/core/nvtx.h"
 
 #include <algorithm>
 #include <chrono>
@@ -67,6 +68,7 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     }
   }
   auto save = [&](std::int64_t done) {
+    NSAMP_RANGE("train/checkpoint");
     ag::StateDict st;
     detail::put_loop_state(st, "path", done, ctx);
     ag::put_parameters(st, params, ctx);
@@ -78,8 +80,10 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
   for (std::int64_t step = start; step < opt.iterations; ++step) {
     ps.set_clip(clip_for(step));
     for (ag::Var& p : params) p.set_grad(Tensor());
-    const double loss =
-        ps.loss_and_grad(opt.loss, opt.batch, opt.seed, std::uint64_t(step) * per, &kept, ctx);
+    const double loss = [&] {
+      NSAMP_RANGE("path/loss_and_grad");
+      return ps.loss_and_grad(opt.loss, opt.batch, opt.seed, std::uint64_t(step) * per, &kept, ctx);
+    }();
     adam.step(loss);  // skips (and counts) a non-finite loss or gradient
     last_loss = loss;
     if ((step + 1) % opt.lr_step_every == 0) sched.step(adam);
@@ -101,6 +105,7 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
       log.lr = adam.lr();
       if (eval_now) {
         if (ema) ema->swap();
+        NSAMP_RANGE("path/eval");
         log.eval = evaluate_paths(ps, opt.eval_paths, opt.seed + 1, ctx);
         if (ema) ema->swap();
       }

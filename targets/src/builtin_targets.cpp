@@ -6,6 +6,7 @@
 #include "gmm40_means.h"
 #include "launch.h"
 #include "nsamp/core/config.h"
+#include "nsamp/core/nvtx.h"
 #include "nsamp/core/philox.h"
 #include "nsamp/targets/target.h"
 
@@ -116,6 +117,7 @@ class FamilyTarget : public Target {
   void evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const override {
     if (x.device().is_cuda()) {
       if constexpr (kCudaBuilt) {
+        NSAMP_RANGE("targets/evaluate");
         Tensor means;
         detail::evaluate_cuda(cuda_params(x.dtype(), ctx, means), x, e, grad, ctx);
       }
@@ -129,6 +131,7 @@ class FamilyTarget : public Target {
   bool fused_mala(const MalaStepArgs& m, Context& ctx) const override {
     if (m.x.device().is_cuda()) {
       if constexpr (kCudaBuilt) {
+        NSAMP_RANGE("targets/mala_fused");
         Tensor means;
         detail::mala_fused_cuda(cuda_params(m.x.dtype(), ctx, means), m, ctx);
       }
@@ -143,6 +146,7 @@ class FamilyTarget : public Target {
   bool fused_mc_score(const McScoreArgs& a, Context& ctx) const override {
     if (a.x.device().is_cuda()) {
       if constexpr (kCudaBuilt) {
+        NSAMP_RANGE("targets/mc_score");
         Tensor means;
         detail::mc_score_cuda(cuda_params(a.x.dtype(), ctx, means), a, ctx);
       }
