@@ -659,6 +659,13 @@ void finish_run(const targets::Target& target, const RunConfig& c, const fs::pat
   if (plotted) std::cout << "  plot:    " << png << "\n";
 }
 
+// An evaluation's sample summary in a log line.
+void log_summary(nlohmann::json& j, const samplers::SampleSummary& e) {
+  j["mean_log_p"] = std::isfinite(e.mean_log_p) ? nlohmann::json(e.mean_log_p) : nullptr;
+  j["nonfinite_samples"] = e.nonfinite;
+  if (e.modes > 0) j["modes_covered"] = e.modes_covered;
+}
+
 // A run's start: a new directory or a resumed one (the log cut back to the checkpoint's position).
 struct RunStart {
   std::unique_ptr<RunFiles> files;
@@ -709,10 +716,7 @@ int train_dikl_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
           for (const char* k : {"generator_loss", "dsm_loss"})
             if (!std::isfinite(j[k].get<double>())) j[k] = nullptr;
           if (l.eval) {
-            j["mean_log_p"] =
-                std::isfinite(l.eval->mean_log_p) ? nlohmann::json(l.eval->mean_log_p) : nullptr;
-            j["nonfinite_samples"] = l.eval->nonfinite;
-            if (l.eval->modes > 0) j["modes_covered"] = l.eval->modes_covered;
+            log_summary(j, *l.eval);
             std::ostringstream s;
             s << "  step " << l.step << "  dsm " << l.dsm_loss << "  mean log p " << l.eval->mean_log_p;
             if (l.eval->modes > 0) s << "  modes " << l.eval->modes_covered << "/" << l.eval->modes;
@@ -762,10 +766,7 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
                               {"buffer", l.buffer_size},
                               {"lr", l.lr}};
           if (l.eval) {
-            j["mean_log_p"] =
-                std::isfinite(l.eval->mean_log_p) ? nlohmann::json(l.eval->mean_log_p) : nullptr;
-            j["nonfinite_samples"] = l.eval->nonfinite;
-            if (l.eval->modes > 0) j["modes_covered"] = l.eval->modes_covered;
+            log_summary(j, *l.eval);
             std::ostringstream s;
             s << "  epoch " << l.epoch << "  loss " << l.loss << "  mean log p " << l.eval->mean_log_p;
             if (l.eval->modes > 0) s << "  modes " << l.eval->modes_covered << "/" << l.eval->modes;

@@ -258,15 +258,7 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
       t_log = std::chrono::steady_clock::now();
       since_log = 0;
     }
-    if (control) {
-      if (control->progress) control->progress(done, opt.iterations);
-      const bool stop = control->stop_requested && control->stop_requested();
-      if (control->save && (stop || (control->checkpoint_due && control->checkpoint_due(done)))) save(done);
-      if (stop && done < opt.iterations) {
-        control->stopped = true;
-        return;
-      }
-    }
+    if (detail::end_of_unit(control, done, opt.iterations, [&] { save(done); })) return;
   }
 }
 

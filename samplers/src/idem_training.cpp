@@ -288,16 +288,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       steps_since = epochs_since = 0;
       t_log = std::chrono::steady_clock::now();
     }
-    if (control) {
-      if (control->progress) control->progress(epoch, opt.epochs);
-      const bool stop = stop_now();
-      if (control->save && (stop || (control->checkpoint_due && control->checkpoint_due(epoch))))
-        save(epoch, 0);
-      if (stop && epoch < opt.epochs) {
-        control->stopped = true;
-        return;
-      }
-    }
+    if (detail::end_of_unit(control, epoch, opt.epochs, [&] { save(epoch, 0); })) return;
   }
 }
 

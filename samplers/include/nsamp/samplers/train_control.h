@@ -31,6 +31,11 @@ namespace detail {
 
 // The state every loop shares: which loop wrote it, the units done, the context's Philox state.
 void put_loop_state(ag::StateDict& s, const std::string& loop, std::int64_t done, const Context& ctx);
+// After a unit of work (units `done` of `total`): progress, then `save` when a checkpoint is due or a stop
+// is requested. Returns true when the loop must return now (a stop before the end; control->stopped set).
+bool end_of_unit(TrainControl* control, std::int64_t done, std::int64_t total,
+                 const std::function<void()>& save);
+
 // Checks that the state is the given loop's and restores the Philox state; returns the units done.
 std::int64_t get_loop_state(const ag::StateDict& s, const std::string& loop, std::int64_t total,
                             Context& ctx);
