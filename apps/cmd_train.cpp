@@ -578,13 +578,12 @@ class TrainDriver {
     return prior_seconds_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   }
   // After the loop: false (and a message) when it stopped on a request, the checkpoint written.
-  bool finished(std::int64_t total) {
+  bool finished() {
     progress_.finish();
     if (!control_.stopped) return true;
     std::cout << "train: interrupted (signal " << InterruptGuard::signal_number() << "); checkpoint in "
               << run_.checkpoint_path() << "; continue with: nsamp train --resume " << run_.dir().string()
               << "\n";
-    (void)total;
     return false;
   }
   // The finished run's checkpoint: the final parameters (the EMA average where on) and the completion mark.
@@ -727,7 +726,7 @@ int train_dikl_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
           run.log(j);
         },
         drv.control());
-    if (!drv.finished(to.iterations)) return 130;
+    if (!drv.finished()) return 130;
     drv.save_final(params, "dikl", to.iterations, ctx);
   }
   const Tensor x = host_float32(sampler.sample(final_n, to.seed + 2, ctx), ctx);
@@ -777,7 +776,7 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
           run.log(j);
         },
         drv.control());
-    if (!drv.finished(to.epochs)) return 130;
+    if (!drv.finished()) return 130;
     drv.save_final(params, "idem", to.epochs, ctx);
   }
   const Tensor x =
@@ -850,7 +849,7 @@ int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
           run.log(j);
         },
         drv.control());
-    if (!drv.finished(to.iterations)) return 130;
+    if (!drv.finished()) return 130;
     drv.save_final(params, "path", to.iterations, ctx);
   }
   auto [x, lw] = draw(ps, final_n, to.seed + 2, ctx);

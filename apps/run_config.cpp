@@ -135,8 +135,9 @@ void RunConfig::assign(const std::string& key, const nlohmann::json& value, cons
   const nlohmann::json& cur = j_.at(key);
   const bool ok = (cur.is_number() && value.is_number()) || (cur.is_boolean() && value.is_boolean()) ||
                   (cur.is_string() && value.is_string());
+  const std::string valid = range_text(key);
   NSAMP_CHECK(ok, "config: key '", key, "' in ", source, " must be a ", cur.type_name(), ", got ",
-              value.dump());
+              value.dump(), valid.empty() ? "" : " (valid: " + valid + ")");
   check_range(key, value, source);
   j_[key] = value;
 }

@@ -27,10 +27,8 @@ class ScopedRange {
 #define NSAMP_RANGE_CAT2(a, b) a##b
 #define NSAMP_RANGE_CAT(a, b) NSAMP_RANGE_CAT2(a, b)
 #define NSAMP_RANGE(name) ::nsamp::ScopedRange NSAMP_RANGE_CAT(nsamp_range_, __LINE__)(name)
-inline constexpr bool kNvtxBuilt = true;
 #else
 #define NSAMP_RANGE(name) static_cast<void>(0)
-inline constexpr bool kNvtxBuilt = false;
 #endif
 
 }  // namespace nsamp
