@@ -74,6 +74,17 @@ inline CLI::Validator nonnegative() {
       "NONNEGATIVE");
 }
 
+// --reps N: timed repetitions of each case (`what`: "timed calls per case"), after one warm-up.
+template <class Int>
+inline void add_reps(CLI::App& app, Int& reps, const std::string& what) {
+  app.add_option("--reps", reps, what + " (after one warm-up)")->capture_default_str()->check(positive());
+}
+
+// --float64: time in float64 instead of float32.
+inline void add_float64(CLI::App& app, bool& float64) {
+  app.add_flag("--float64", float64, "time in float64 (default: float32)");
+}
+
 // Check through an nsamp function that throws nsamp::Error on a bad value (parse_device, make_target, ...):
 // its message becomes CLI11's.
 inline CLI::Validator checked_by(std::function<void(const std::string&)> f) {

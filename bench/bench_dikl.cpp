@@ -30,10 +30,8 @@ int main(int argc, char** argv) {
   app.add_option("--width", width, "generator and score network width")
       ->capture_default_str()
       ->check(bench::positive());
-  app.add_option("--reps", reps, "timed iterations (after one warm-up)")
-      ->capture_default_str()
-      ->check(bench::positive());
-  app.add_flag("--float64", float64, "time in float64 (default: float32)");
+  bench::add_reps(app, reps, "timed iterations");
+  bench::add_float64(app, float64);
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);
     const DType dtype = float64 ? DType::F64 : DType::F32;

@@ -30,9 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--width", width, "hidden width")->capture_default_str()->check(bench::positive());
   app.add_option("--layers", layers, "EGNN layers")->capture_default_str()->check(bench::positive());
   bench::add_list(app, "--batches", batches, "batch sizes", bench::positive());
-  app.add_option("--reps", reps, "timed passes per case (after one warm-up)")
-      ->capture_default_str()
-      ->check(bench::positive());
+  bench::add_reps(app, reps, "timed passes per case");
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);
     Context ctx(parse_device(common.device), 1);

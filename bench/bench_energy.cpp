@@ -27,10 +27,8 @@ int main(int argc, char** argv) {
   bench::add_list(app, "--batches", batches, "batch sizes", bench::positive());
   bench::add_list(app, "--targets", names, "target names (gaussian in d = 32)",
                   bench::checked_by([](const std::string& n) { targets::make_target(n, {32}); }));
-  app.add_option("--reps", reps, "timed evaluations per case (after one warm-up)")
-      ->capture_default_str()
-      ->check(bench::positive());
-  app.add_flag("--float64", float64, "time in float64 (default: float32)");
+  bench::add_reps(app, reps, "timed evaluations per case");
+  bench::add_float64(app, float64);
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);
     const DType dtype = float64 ? DType::F64 : DType::F32;

@@ -39,9 +39,7 @@ int main(int argc, char** argv) {
   bench::CommonArgs common;
   bench::add_common(app, common);
   int reps = 20;
-  app.add_option("--reps", reps, "timed calls per case (after one warm-up)")
-      ->capture_default_str()
-      ->check(bench::positive());
+  bench::add_reps(app, reps, "timed calls per case");
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);
     Context ctx(parse_device(common.device), 1);

@@ -28,10 +28,8 @@ int main(int argc, char** argv) {
                   bench::checked_by([](const std::string& n) { targets::make_target(n); }));
   bench::add_list(app, "--K", ks, "Monte Carlo samples K per point", bench::positive());
   app.add_option("--batch", batch, "points per call")->capture_default_str()->check(bench::positive());
-  app.add_option("--reps", reps, "timed calls per case (after one warm-up)")
-      ->capture_default_str()
-      ->check(bench::positive());
-  app.add_flag("--float64", float64, "time in float64 (default: float32)");
+  bench::add_reps(app, reps, "timed calls per case");
+  bench::add_float64(app, float64);
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);
     const DType dtype = float64 ? DType::F64 : DType::F32;

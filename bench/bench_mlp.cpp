@@ -40,9 +40,7 @@ int main(int argc, char** argv) {
   bool tf32 = false;
   bench::add_list(app, "--widths", widths, "hidden widths W of d -> W -> W -> W -> d", bench::positive());
   bench::add_list(app, "--batches", batches, "batch sizes", bench::positive());
-  app.add_option("--reps", reps, "timed passes per case (after one warm-up)")
-      ->capture_default_str()
-      ->check(bench::positive());
+  bench::add_reps(app, reps, "timed passes per case");
   app.add_flag("--tf32", tf32, "allow TF32 tensor-core GEMMs on CUDA (default: off)");
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);

@@ -32,10 +32,8 @@ int main(int argc, char** argv) {
                   bench::checked_by([](const std::string& m) { samplers::parse_path_method(m); }));
   bench::add_list(app, "--losses", losses, "losses: kl, lv, lv_traj",
                   bench::checked_by([](const std::string& l) { samplers::parse_path_loss(l); }));
-  app.add_option("--reps", reps, "timed steps per case (after one warm-up)")
-      ->capture_default_str()
-      ->check(bench::positive());
-  app.add_flag("--float64", float64, "time in float64 (default: float32)");
+  bench::add_reps(app, reps, "timed steps per case");
+  bench::add_float64(app, float64);
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);
     const DType dtype = float64 ? DType::F64 : DType::F32;
