@@ -67,6 +67,7 @@ nlohmann::json path_defaults() {
                         "log_every", "eval_every", "eval_paths", "final_samples", "channels", "layers"})
     j[k] = 0;
   j["clip_schedule"] = true;
+  j["cuda_graph"] = true;  // lv, lv_traj: the training step replayed as a CUDA graph
   return j;
 }
 
@@ -103,8 +104,8 @@ Tensor host_float32(const Tensor& x, Context& ctx) {
 
 // n paths as the files hold them: samples [n, d] and log-weights -R [n], float32 on the host.
 std::pair<Tensor, Tensor> draw(const samplers::PathSampler& ps, std::int64_t n, std::uint64_t seed,
-                               Context& ctx) {
-  const samplers::PathSamples p = samplers::draw_paths(ps, n, seed, ctx);
+                               bool cuda_graph, Context& ctx) {
+  const samplers::PathSamples p = samplers::draw_paths(ps, n, seed, ctx, cuda_graph);
   return {
       Tensor::from_vector(std::vector<float>(p.x.begin(), p.x.end()), Shape{n, std::int64_t(p.x.size()) / n},
                           Device::cpu(), ctx),
@@ -802,6 +803,7 @@ int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   to.ema_decay = c.num("ema_decay");
   to.ema_start = c.integer("ema_start");
   to.clip_schedule = c.flag("clip_schedule");
+  to.cuda_graph = c.flag("cuda_graph");
   to.log_every = c.integer("log_every");
   to.eval_every = c.integer("eval_every");
   to.eval_paths = c.integer("eval_paths");
@@ -852,7 +854,7 @@ int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
     if (!drv.finished()) return 130;
     drv.save_final(params, "path", to.iterations, ctx);
   }
-  auto [x, lw] = draw(ps, final_n, to.seed + 2, ctx);
+  auto [x, lw] = draw(ps, final_n, to.seed + 2, to.cuda_graph, ctx);
   finish_run(*target, c, run.dir(), x, &lw, drv.train_seconds(), ctx);
   return 0;
 }
@@ -990,7 +992,7 @@ Action add_sample(CLI::App& app) {
       ps.set_clip(final_clip(c));
       std::vector<ag::Var> params = ps.parameters();
       ag::load_parameters(ckpt, params, ctx);
-      auto [x, lw] = draw(ps, o->n, seed, ctx);
+      auto [x, lw] = draw(ps, o->n, seed, c.flag("cuda_graph"), ctx);
       write_npy(o->out, x);
       if (!o->log_weights.empty()) write_npy(o->log_weights, lw);
     }

@@ -4,13 +4,17 @@
 // whole path (its tape holds every step): peak_mib, the allocator's high-water mark during the timed steps
 // above what was in use before them, shows that memory (kl: O(steps x batch x width); lv: one step's).
 //   bench_path [--device cpu|cuda|auto] [--target gmm9] [--batch 2048] [--steps 200] [--methods pis,dis,...]
-//   [--losses kl,lv,lv_traj] [--reps 3] [--float64]
+//   [--losses kl,lv,lv_traj] [--graph on|off|both] [--reps 3] [--float64]
+// --graph: lv and lv_traj steps also (both) or only (on) timed replayed as a CUDA graph (core/step_graph.h),
+// the way nsamp train runs them; kl steps read the loss back inside the step and always run eagerly.
 #include <chrono>
 #include <string>
 #include <vector>
 
 #include "bench_args.h"
 #include "nsamp/core/device.h"
+#include "nsamp/core/rng_counter.h"
+#include "nsamp/core/step_graph.h"
 #include "nsamp/samplers/path_samplers.h"
 
 using namespace nsamp;
@@ -23,6 +27,7 @@ int main(int argc, char** argv) {
   std::int64_t batch = 2048;
   int steps = 200, reps = 3;
   bool float64 = false;
+  std::string graph = "both";
   app.add_option("--target", target, "target name (gaussian in d = 2)")
       ->capture_default_str()
       ->check(bench::checked_by([](const std::string& n) { targets::make_target(n, {2}); }));
@@ -32,6 +37,10 @@ int main(int argc, char** argv) {
                   bench::checked_by([](const std::string& m) { samplers::parse_path_method(m); }));
   bench::add_list(app, "--losses", losses, "losses: kl, lv, lv_traj",
                   bench::checked_by([](const std::string& l) { samplers::parse_path_loss(l); }));
+  app.add_option("--graph", graph,
+                 "lv, lv_traj: time the step replayed as a CUDA graph (on), eager (off) or both")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off", "both"}));
   bench::add_reps(app, reps, "timed steps per case");
   bench::add_float64(app, float64);
   return bench::run(app, argc, argv, [&] {
@@ -45,30 +54,60 @@ int main(int argc, char** argv) {
         c.method = samplers::parse_path_method(m);
         c.steps = steps;
         c.traj_per_sample = 8;  // lv_traj: 8 paths per start point
-        samplers::PathSampler ps(*t, c, dtype, ctx);
         const samplers::PathLoss loss = samplers::parse_path_loss(l);
-        auto one = [&](int k) {
-          for (ag::Var p : ps.parameters()) p.set_grad(Tensor());
-          ps.loss_and_grad(loss, batch, 1, std::uint64_t(k) * ps.counters_per_batch(batch), nullptr, ctx);
-        };
-        one(0);  // warm-up (allocator, cuBLAS)
-        ctx.synchronize();
-        const std::size_t base = ctx.allocator().stats().bytes_in_use;
-        ctx.allocator().reset_peak();
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int r = 0; r < reps; ++r) one(r + 1);
-        ctx.synchronize();
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
-        const int taken = int(ps.path_steps());  // DDS's cosine grid drops its zero-length tail
-        // Memory one step needs beyond the parameters and state held between steps (the kl tape's growth).
-        const double peak_mib = double(ctx.allocator().stats().peak_bytes_in_use - base) / (1 << 20);
-        emit(bench::format(
-            "{\"bench\": \"path_step\", \"method\": \"%s\", \"loss\": \"%s\", \"target\": \"%s\", "
-            "\"device\": "
-            "\"%s\", \"dtype\": \"%s\", \"batch\": %lld, \"steps\": %d, \"ms\": %.3f, \"path_steps_per_s\": "
-            "%.4g, \"peak_mib\": %.1f}",
-            m.c_str(), l.c_str(), t->name().c_str(), ctx.device().str().c_str(), dtype_name(dtype),
-            (long long)batch, taken, s * 1e3, double(batch) * taken / s, peak_mib));
+        const bool lv = loss != samplers::PathLoss::Kl;
+        std::vector<bool> modes;
+        if (!lv || graph != "on") modes.push_back(false);
+        if (lv && graph != "off") modes.push_back(true);
+        for (const bool graphed : modes) {
+          samplers::PathSampler ps(*t, c, dtype, ctx);
+          const std::uint64_t per = ps.counters_per_batch(batch);
+          RngCounter noise(ctx, 0);
+          Tensor stats = Tensor::empty(Shape{2}, DType::F64, ctx);
+          StepGraph g;
+          auto device_step = [&] {  // the step nsamp train replays: gradients zeroed in place, no host read
+            for (ag::Var p : ps.parameters()) {
+              Tensor gr = p.grad();
+              zero(gr, ctx);
+            }
+            ps.lv_loss_and_grad(loss, batch, 1, noise.at(), stats, ctx);
+            noise.advance(per, ctx);
+          };
+          if (graphed)
+            for (ag::Var p : ps.parameters())
+              p.set_grad(Tensor::zeros(p.shape(), p.dtype(), p.device(), ctx));
+          auto one = [&](int k) {
+            if (graphed) {
+              g.replay();
+              return;
+            }
+            for (ag::Var p : ps.parameters()) p.set_grad(Tensor());
+            ps.loss_and_grad(loss, batch, 1, std::uint64_t(k) * per, nullptr, ctx);
+          };
+          if (graphed) {
+            device_step();  // warm-up (allocator, cuBLAS, constants), then the capture
+            g.capture(ctx, device_step);
+          }
+          one(0);  // warm-up
+          ctx.synchronize();
+          const std::size_t base = ctx.allocator().stats().bytes_in_use;
+          ctx.allocator().reset_peak();
+          const auto t0 = std::chrono::steady_clock::now();
+          for (int r = 0; r < reps; ++r) one(r + 1);
+          ctx.synchronize();
+          const double s =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+          const int taken = int(ps.path_steps());  // DDS's cosine grid drops its zero-length tail
+          // Memory one step needs beyond the parameters and state held between steps (the kl tape's growth;
+          // a graph's buffers were all made at its capture).
+          const double peak_mib = double(ctx.allocator().stats().peak_bytes_in_use - base) / (1 << 20);
+          emit(bench::format(
+              "{\"bench\": \"path_step\", \"method\": \"%s\", \"loss\": \"%s\", \"target\": \"%s\", "
+              "\"device\": \"%s\", \"dtype\": \"%s\", \"graph\": \"%s\", \"batch\": %lld, \"steps\": %d, "
+              "\"ms\": %.3f, \"path_steps_per_s\": %.4g, \"peak_mib\": %.1f}",
+              m.c_str(), l.c_str(), t->name().c_str(), ctx.device().str().c_str(), dtype_name(dtype),
+              graphed ? "on" : "off", (long long)batch, taken, s * 1e3, double(batch) * taken / s, peak_mib));
+        }
       }
   });
 }

@@ -71,6 +71,7 @@ TEST_CASE("allocator: out of memory names the device and the size" * doctest::te
 
 NSAMP_DEVICE_TEST("allocator: a steady-state loop of ops allocates nothing from the system") {
   Context ctx(dev, 3);
+  const std::size_t base = ctx.allocator().stats().bytes_in_use;  // a CUDA context holds cuBLAS's workspace
   auto step = [&] {
     Tensor x = Tensor::empty(Shape{256, 64}, DType::F32, ctx);
     Tensor w = Tensor::empty(Shape{32, 64}, DType::F32, ctx);
@@ -94,6 +95,6 @@ NSAMP_DEVICE_TEST("allocator: a steady-state loop of ops allocates nothing from 
   CHECK(after.system_allocations == warm.system_allocations);
   CHECK(after.cache_hits > warm.cache_hits);
   CHECK(after.bytes_in_use == warm.bytes_in_use);
-  CHECK(after.bytes_in_use == 0);
+  CHECK(after.bytes_in_use == base);
   CHECK(after.peak_bytes_in_use == warm.peak_bytes_in_use);
 }

@@ -76,7 +76,7 @@ void check_resume(std::int64_t stop_at, const Make& make, const Train& train) {
 
 }  // namespace
 
-TEST_CASE("state dict: tensors and numbers round-trip exactly; damaged files are rejected" *
+TEST_CASE("state dict: tensors and numbers round-trip exactly, damaged files are rejected" *
           doctest::test_suite("cpu")) {
   Context ctx(Device::cpu());
   ag::StateDict st;

@@ -4,6 +4,8 @@
 
 #include "nsamp/autograd/module.h"
 #include "nsamp/autograd/optim.h"
+#include "nsamp/core/fill.h"
+#include "nsamp/kernels/optim.h"
 #include "test_util.h"
 
 using namespace nsamp;
@@ -73,6 +75,56 @@ NSAMP_DEVICE_TEST("adam: a non-finite loss or gradient skips the step and counts
   bad.beta1 = 1.0;
   CHECK_THROWS_WITH_AS(ag::Adam({p}, bad, ctx), doctest::Contains("betas (1, 0.999) must lie in [0, 1)"),
                        Error);
+}
+
+NSAMP_DEVICE_TEST("adam: the device-side step (loss read on the device) equals the host-argument update") {
+  // Mixed float32/float64 parameters, clipping active, a NaN loss in the middle and a learning-rate change:
+  // Adam's enqueue_step against clip_grad_norm + kernels::adam_update with the scalars passed from the host.
+  Context ctx(dev);
+  const Tensor p0 = test::randn(Shape{5, 3}, DType::F32, dev, ctx, 1),
+               p1 = test::randn(Shape{4}, DType::F64, dev, ctx, 2);
+  Var a = Var::leaf(p0.clone(ctx), true, "a"), b = Var::leaf(p1.clone(ctx), true, "b");
+  Var ra = Var::leaf(p0.clone(ctx), true, "ra"), rb = Var::leaf(p1.clone(ctx), true, "rb");
+  ag::AdamOptions o;
+  o.lr = 0.05;
+  o.weight_decay = 0.01;
+  o.clip_norm = 0.7;
+  ag::Adam adam({a, b}, o, ctx);
+  std::vector<Tensor> rm{Tensor::zeros(p0.shape(), DType::F32, dev, ctx),
+                         Tensor::zeros(p1.shape(), DType::F64, dev, ctx)};
+  std::vector<Tensor> rv{rm[0].clone(ctx), rm[1].clone(ctx)};
+  std::vector<Var> ref{ra, rb};
+  Tensor loss = Tensor::empty(Shape{1}, DType::F64, dev, ctx);
+  std::int64_t t = 0;
+  double lr = o.lr;
+  for (int s = 0; s < 6; ++s) {
+    CAPTURE(s);
+    if (s == 4) {
+      lr = 0.02;
+      adam.set_lr(lr);
+    }
+    const double loss_value = s == 2 ? NAN : 1.0 + s;
+    fill_constant(loss, loss_value, ctx);
+    const Tensor ga = test::randn(p0.shape(), DType::F32, dev, ctx, 10 + s, 2.0),
+                 gb = test::randn(p1.shape(), DType::F64, dev, ctx, 20 + s, 2.0);
+    a.set_grad(ga.clone(ctx));
+    b.set_grad(gb.clone(ctx));
+    ra.set_grad(ga.clone(ctx));
+    rb.set_grad(gb.clone(ctx));
+    adam.enqueue_step(loss);
+    if (std::isnan(loss_value)) continue;
+    const double norm = ag::grad_norm(ref, ctx), coef = 0.7 / (norm + 1e-6);
+    kernels::AdamStep st{lr, o.beta1, o.beta2, o.eps, o.weight_decay, ++t, coef < 1 ? coef : 1.0};
+    for (std::size_t i = 0; i < 2; ++i)
+      kernels::adam_update(ref[i].mutable_value(), ref[i].grad(), rm[i], rv[i], st, ctx);
+  }
+  CHECK(adam.steps() == 5);
+  CHECK(adam.skipped() == 1);
+  const double tol = dev.is_cpu() ? 0.0 : 1e-6;  // CUDA's pow in the bias corrections may differ by an ulp
+  test::check_close(test::to_doubles(a.value(), ctx), test::to_doubles(ra.value(), ctx), tol, tol,
+                    "float32 parameter");
+  test::check_close(test::to_doubles(b.value(), ctx), test::to_doubles(rb.value(), ctx), tol, tol,
+                    "float64 parameter");
 }
 
 NSAMP_DEVICE_TEST("clip_grad_norm and EMA") {

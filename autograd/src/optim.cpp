@@ -1,4 +1,5 @@
 #include "nsamp/autograd/optim.h"
+#include "nsamp/core/fill.h"
 #include "nsamp/core/nvtx.h"
 
 #include <cmath>
@@ -53,34 +54,74 @@ Adam::Adam(std::vector<Var> params, const AdamOptions& options, Context& ctx)
               opt_.clip_norm, " must be non-negative");
   NSAMP_CHECK(opt_.beta1 >= 0 && opt_.beta1 < 1 && opt_.beta2 >= 0 && opt_.beta2 < 1, "Adam: betas (",
               opt_.beta1, ", ", opt_.beta2, ") must lie in [0, 1)");
+  std::int64_t n32 = 0, n64 = 0;
   for (const Var& p : params_) {
     NSAMP_CHECK(p.defined() && p.requires_grad(), "Adam: parameter '", p.defined() ? p.name() : "",
                 "' does not require a gradient");
     m_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device(), ctx));
     v_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device(), ctx));
+    slot_.push_back(p.dtype() == DType::F32 ? n32++ : n64++);
+  }
+  const Device dev = params_.empty() ? ctx.device() : params_[0].device();
+  if (n32) sq32_ = Tensor::empty(Shape{n32, 1}, DType::F32, dev, ctx);
+  if (n64) sq64_ = Tensor::empty(Shape{n64, 1}, DType::F64, dev, ctx);
+  state_ = Tensor::zeros(Shape{kernels::kAdamStateSize, 1}, DType::F64, dev, ctx);
+  write(kernels::kAdamLr, opt_.lr);
+}
+
+void Adam::enqueue(const Tensor* loss, double loss_value) {
+  NSAMP_RANGE("optim/adam_step");
+  // Gradients that are absent count 0 towards the norm, as in grad_norm.
+  if (sq32_.defined()) zero(sq32_, *ctx_);
+  if (sq64_.defined()) zero(sq64_, *ctx_);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& g = params_[i].grad();
+    if (!g.defined()) continue;
+    Tensor slot = (g.dtype() == DType::F32 ? sq32_ : sq64_).slice_rows(slot_[i], slot_[i] + 1);
+    kernels::row_sq_norm(g.reshape(Shape{1, g.numel()}), slot, *ctx_);
+  }
+  kernels::AdamHyper h;
+  h.beta1 = opt_.beta1;
+  h.beta2 = opt_.beta2;
+  h.eps = opt_.eps;
+  h.weight_decay = opt_.weight_decay;
+  h.clip_norm = opt_.clip_norm;
+  kernels::adam_prepare(sq32_.defined() ? &sq32_ : nullptr, sq64_.defined() ? &sq64_ : nullptr, loss,
+                        loss_value, h, state_, *ctx_);
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
+    kernels::adam_update(params_[i].mutable_value(), params_[i].grad(), m_[i], v_[i], state_, *ctx_);
   }
 }
 
 bool Adam::step(double loss) {
-  NSAMP_RANGE("optim/adam_step");
-  const double norm = grad_norm(params_, *ctx_);
-  last_norm_ = norm;
-  if (!std::isfinite(loss) || !std::isfinite(norm)) {
-    ++skipped_;
-    return false;
-  }
-  double scale = 1.0;
-  if (opt_.clip_norm > 0) {
-    const double coef = opt_.clip_norm / (norm + 1e-6);
-    if (coef < 1.0) scale = coef;
-  }
-  ++steps_;
-  kernels::AdamStep s{opt_.lr, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, steps_, scale};
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    if (!params_[i].grad().defined()) continue;
-    kernels::adam_update(params_[i].mutable_value(), params_[i].grad(), m_[i], v_[i], s, *ctx_);
-  }
-  return true;
+  enqueue(nullptr, loss);
+  return read(kernels::kAdamApply) != 0;
+}
+
+void Adam::enqueue_step(const Tensor& loss) { enqueue(&loss, 0.0); }
+
+double Adam::read(int slot) const { return state_.slice_rows(slot, slot + 1).to_vector<double>(*ctx_)[0]; }
+
+void Adam::write(int slot, double value) {
+  Tensor t = state_.slice_rows(slot, slot + 1);
+  fill_constant(t, value, *ctx_);
+}
+
+void Adam::set_lr(double lr) {
+  NSAMP_CHECK(lr >= 0 && std::isfinite(lr), "Adam::set_lr: invalid learning rate ", lr);
+  opt_.lr = lr;
+  write(kernels::kAdamLr, lr);
+}
+
+std::int64_t Adam::steps() const { return std::int64_t(read(kernels::kAdamSteps)); }
+std::int64_t Adam::skipped() const { return std::int64_t(read(kernels::kAdamSkipped)); }
+double Adam::last_grad_norm() const { return read(kernels::kAdamNorm); }
+
+void Adam::set_counters(std::int64_t steps, std::int64_t skipped) {
+  NSAMP_CHECK(steps >= 0 && skipped >= 0, "Adam::set_counters: negative counters ", steps, ", ", skipped);
+  write(kernels::kAdamSteps, double(steps));
+  write(kernels::kAdamSkipped, double(skipped));
 }
 
 void Adam::save_state(StateDict& s, const std::string& prefix) const {
@@ -88,8 +129,8 @@ void Adam::save_state(StateDict& s, const std::string& prefix) const {
     s.put(prefix + "m." + std::to_string(i), m_[i], *ctx_);
     s.put(prefix + "v." + std::to_string(i), v_[i], *ctx_);
   }
-  s.set_int(prefix + "steps", steps_);
-  s.set_int(prefix + "skipped", skipped_);
+  s.set_int(prefix + "steps", steps());
+  s.set_int(prefix + "skipped", skipped());
   s.set_double(prefix + "lr", opt_.lr);
 }
 
@@ -109,9 +150,8 @@ void Adam::load_state(const StateDict& s, const std::string& prefix) {
     s.copy_to(prefix + "m." + std::to_string(i), m_[i], *ctx_);
     s.copy_to(prefix + "v." + std::to_string(i), v_[i], *ctx_);
   }
-  steps_ = steps;
-  skipped_ = skipped;
-  opt_.lr = lr;
+  set_counters(steps, skipped);
+  set_lr(lr);
 }
 
 void Adam::zero_grad() {

@@ -30,7 +30,7 @@ KEYS = {
 # extra timed fields shown as their own rows (bench_dikl's phases)
 PHASES = {"dikl_iteration": ["score_ms", "posterior_ms", "generator_ms"]}
 IMPLS = ["torch_eager", "torch_compile"]
-NSAMP_VARIANT = {"mlp": ("path", "whole_network")}
+NSAMP_VARIANT = {"mlp": ("path", "whole_network"), "path_step": ("graph", "on")}
 
 
 def read(paths):
@@ -120,6 +120,9 @@ def main(argv=None) -> int:
                 other.setdefault(k, {})[rec.get(var[0])] = rec
             else:
                 nsamp[k] = rec
+    for k, alts in other.items():  # a case with no preferred variant (kl: never graphed) shows what it has
+        if k not in nsamp and len(alts) == 1:
+            nsamp[k] = alts.pop(next(iter(alts)))
     gpu = args.gpu or next((r.get("gpu") for r in lines if r.get("gpu")), "")
     date = datetime.date.today().isoformat()
     if args.json_out:

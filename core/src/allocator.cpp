@@ -31,6 +31,20 @@ CachingAllocator::~CachingAllocator() {
   // Live blocks at destruction mean a tensor outlived its allocator's owners; tensors hold a shared_ptr to
   // the allocator, so this only happens through misuse of raw allocate(). Free them rather than leak.
   for (auto& [ptr, size] : live_blocks_) sys_free_(ptr, device_.index);
+  for (auto& [id, pool] : pools_) {
+    for (auto& [size, ptr] : pool.free_blocks) sys_free_(ptr, device_.index);
+    for (auto& [ptr, size] : pool.held) sys_free_(ptr, device_.index);
+  }
+}
+
+void* CachingAllocator::take_best_fit(std::multimap<std::size_t, void*>& blocks, std::size_t size,
+                                      std::size_t* got) {
+  auto it = blocks.lower_bound(size);
+  if (it == blocks.end() || it->first / 2 > size) return nullptr;
+  void* ptr = it->second;
+  *got = it->first;
+  blocks.erase(it);
+  return ptr;
 }
 
 std::size_t CachingAllocator::round_size(std::size_t bytes) {
@@ -42,13 +56,9 @@ void* CachingAllocator::allocate(std::size_t bytes) {
   const std::size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(mu_);
   stats_.allocations++;
-  void* ptr = nullptr;
-  auto it = free_blocks_.lower_bound(size);
   std::size_t got = size;
-  if (it != free_blocks_.end() && it->first / 2 <= size) {
-    ptr = it->second;
-    got = it->first;
-    free_blocks_.erase(it);
+  void* ptr = take_best_fit(open_pool_ ? pools_[open_pool_].free_blocks : free_blocks_, size, &got);
+  if (ptr) {
     stats_.cache_hits++;
   } else {
     ptr = sys_alloc_(size, device_.index);
@@ -60,6 +70,7 @@ void* CachingAllocator::allocate(std::size_t bytes) {
                 " bytes (in use ", stats_.bytes_in_use, ", reserved ", stats_.bytes_reserved, ")");
     stats_.system_allocations++;
     stats_.bytes_reserved += size;
+    if (open_pool_) block_pool_.emplace(ptr, open_pool_);
   }
   live_blocks_.emplace(ptr, got);
   stats_.bytes_in_use += got;
@@ -76,7 +87,38 @@ void CachingAllocator::deallocate(void* ptr) {
   const std::size_t size = it->second;
   live_blocks_.erase(it);
   stats_.bytes_in_use -= size;
-  free_blocks_.emplace(size, ptr);
+  auto pool = block_pool_.find(ptr);
+  if (pool != block_pool_.end())
+    pools_[pool->second].free_blocks.emplace(size, ptr);
+  else if (open_pool_)
+    pools_[open_pool_].held.emplace_back(ptr, size);
+  else
+    free_blocks_.emplace(size, ptr);
+}
+
+std::uint64_t CachingAllocator::begin_pool() {
+  std::lock_guard<std::mutex> lock(mu_);
+  NSAMP_CHECK(open_pool_ == 0, "allocator(", device_.str(), "): a capture pool is already open");
+  open_pool_ = next_pool_++;
+  pools_[open_pool_];
+  return open_pool_;
+}
+
+void CachingAllocator::end_pool() {
+  std::lock_guard<std::mutex> lock(mu_);
+  open_pool_ = 0;
+}
+
+void CachingAllocator::release_pool(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pools_.find(id);
+  if (it == pools_.end()) return;
+  if (open_pool_ == id) open_pool_ = 0;
+  for (auto& [size, ptr] : it->second.free_blocks) free_blocks_.emplace(size, ptr);
+  for (auto& [ptr, size] : it->second.held) free_blocks_.emplace(size, ptr);
+  pools_.erase(it);
+  for (auto b = block_pool_.begin(); b != block_pool_.end();)  // live blocks return to the cache when freed
+    b = b->second == id ? block_pool_.erase(b) : std::next(b);
 }
 
 AllocatorStats CachingAllocator::stats() const {

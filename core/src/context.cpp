@@ -36,8 +36,10 @@ Context::Context(const ContextOptions& o)
       owns_stream_ = true;
     }
     try {
-      cublas_ = detail::cublas_create(stream_, allow_tf32_);
+      cublas_workspace_ = device_alloc_->allocate(kCublasWorkspaceBytes);
+      cublas_ = detail::cublas_create(stream_, allow_tf32_, cublas_workspace_, kCublasWorkspaceBytes);
     } catch (...) {
+      device_alloc_->deallocate(cublas_workspace_);
       if (owns_stream_) detail::cuda_stream_destroy(stream_);
       throw;
     }
@@ -54,6 +56,7 @@ Context::~Context() {
       } catch (...) {  // a destructor reports nothing; the fault already surfaced at the failing op
       }
       detail::cublas_destroy(cublas_);
+      device_alloc_->deallocate(cublas_workspace_);
       if (owns_stream_) detail::cuda_stream_destroy(stream_);
     }
   }

@@ -65,11 +65,14 @@ void cuda_stream_synchronize(CUstream_st* s, const char* what) {
   NSAMP_CUDA_CHECK(cudaStreamSynchronize(s), what);
 }
 
-cublasContext* cublas_create(CUstream_st* s, bool allow_tf32) {
+cublasContext* cublas_create(CUstream_st* s, bool allow_tf32, void* workspace, std::size_t workspace_bytes) {
   cublasHandle_t h = nullptr;
   NSAMP_CUBLAS_CHECK(cublasCreate(&h), "create cuBLAS handle");
   try {
     NSAMP_CUBLAS_CHECK(cublasSetStream(h, s), "bind cuBLAS to the context stream");
+    // After cublasSetStream, which resets the workspace to the library's own pool.
+    NSAMP_CUBLAS_CHECK(cublasSetWorkspace(h, workspace, workspace_bytes),
+                       "give cuBLAS a workspace of " + std::to_string(workspace_bytes) + " bytes");
     NSAMP_CUBLAS_CHECK(cublasSetMathMode(h, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
                        "set cuBLAS math mode");
   } catch (...) {
@@ -98,6 +101,42 @@ void cuda_memcpy(void* dst, bool dst_host, const void* src, bool src_host, std::
 void cuda_memset_zero(void* dst, std::size_t bytes, CUstream_st* s) {
   if (bytes == 0) return;
   NSAMP_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, s), "zero " + std::to_string(bytes) + " bytes");
+}
+
+void cuda_capture_begin(CUstream_st* s) {
+  NSAMP_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), "begin graph capture");
+}
+
+CUgraphExec_st* cuda_capture_end(CUstream_st* s, bool keep, CUgraph_st** graph) {
+  cudaGraph_t g = nullptr;
+  const cudaError_t err = cudaStreamEndCapture(s, &g);
+  if (!keep || err != cudaSuccess) {
+    if (g) (void)cudaGraphDestroy(g);
+    (void)cudaGetLastError();
+    if (keep)
+      NSAMP_CUDA_CHECK(err,
+                       "end graph capture (an operation inside the step cannot be captured: a host "
+                       "synchronisation, a pageable copy or a call on another stream)");
+    return nullptr;
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t ierr = cudaGraphInstantiate(&exec, g, 0);
+  if (ierr != cudaSuccess) {
+    (void)cudaGraphDestroy(g);
+    NSAMP_CUDA_CHECK(ierr, "instantiate the captured graph");
+  }
+  *graph = g;
+  return exec;
+}
+
+void cuda_graph_launch(CUgraphExec_st* exec, CUstream_st* s) {
+  NSAMP_CUDA_CHECK(cudaGraphLaunch(exec, s), "launch the captured graph");
+}
+
+void cuda_graph_destroy(CUgraphExec_st* exec, CUgraph_st* graph) {
+  if (exec) (void)cudaGraphExecDestroy(exec);
+  if (graph) (void)cudaGraphDestroy(graph);
+  (void)cudaGetLastError();
 }
 
 }  // namespace nsamp::detail

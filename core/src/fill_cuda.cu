@@ -2,6 +2,7 @@
 #include "nsamp/core/cuda_check.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/core/philox.h"
+#include "nsamp/core/rng_counter.h"
 
 namespace nsamp::detail {
 
@@ -39,7 +40,14 @@ __global__ void constant_kernel(T* __restrict__ out, std::int64_t n, T value) {
     out[i] = value;
 }
 
+__global__ void counter_kernel(std::uint64_t* p, bool add, std::uint64_t v) { *p = add ? *p + v : v; }
+
 }  // namespace
+
+void counter_update_cuda(std::uint64_t* p, bool add, std::uint64_t v, Context& ctx) {
+  counter_kernel<<<1, 1, 0, ctx.stream()>>>(p, add, v);
+  NSAMP_CUDA_CHECK_LAUNCH(add ? "RngCounter::advance" : "RngCounter::set");
+}
 
 void fill_random_cuda(Tensor& t, FillKind kind, std::uint64_t seed, std::uint64_t offset, double a, double b,
                       Context& ctx) {

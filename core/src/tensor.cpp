@@ -42,6 +42,7 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Dev
   NSAMP_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(),
               "Tensor::from_vector: ", values.size(), " values for shape ", shape.str());
   Tensor t = empty(shape, dtype_of<T>(), device, ctx);
+  if (device == ctx.device()) ctx.count_host_transfer();
   if (device.is_cpu()) {
     if (!values.empty()) std::memcpy(t.raw_data(), values.data(), t.nbytes());
   } else if constexpr (kCudaBuilt) {
@@ -105,6 +106,7 @@ std::vector<T> Tensor::to_vector(Context& ctx) const {
               desc());
   std::vector<T> out(static_cast<std::size_t>(numel()));
   if (out.empty()) return out;
+  if (device() == ctx.device()) ctx.count_host_transfer();
   if (device().is_cpu()) {
     std::memcpy(out.data(), raw_data(), nbytes());
   } else if constexpr (kCudaBuilt) {

@@ -43,6 +43,9 @@ Egnn::Egnn(const targets::Particles& p, const EgnnConfig& config, DType dtype, C
 
 const Egnn::Graph& Egnn::graph(std::int64_t B, bool edges, Context& ctx) const {
   const std::int64_t n = p_.n, E = B * n * (n - 1);
+  // One entry per batch size, kept for the network's life: a step captured as a CUDA graph keeps addressing
+  // the indices it was captured with, even after an evaluation at another batch size.
+  Graph& graph_ = graphs_[B];
   if (graph_.batch != B || graph_.node_sample.device() != ctx.device()) {
     NSAMP_CHECK(E < (std::int64_t(1) << 31), "EGNN: batch ", B, " of ", n, " particles has ", E,
                 " edges, beyond int32 indices");

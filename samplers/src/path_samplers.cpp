@@ -127,33 +127,16 @@ std::uint64_t PathSampler::counters_per_batch(std::int64_t batch) const {
   return std::uint64_t(cfg_.steps + 8) * rng_counters(batch * d_, dtype_);
 }
 
-Tensor PathSampler::prior(std::int64_t B, int repeats, std::uint64_t seed, std::uint64_t offset,
+Tensor PathSampler::prior(std::int64_t B, int repeats, std::uint64_t seed, philox::Offset offset,
                           Context& ctx) const {
   if (cfg_.method == PathMethod::Pis) return Tensor::zeros(Shape{B, d_}, dtype_, ctx.device(), ctx);
-  // N(0, I) (DDS: N(0, sigma^2 I)) truncated per coordinate at +-a: rejection on fresh Philox draws; after 8
-  // rounds (probability ~1e-32 per entry) a leftover entry is clamped.
-  const double a = -normal_quantile(cfg_.prior_quantile);
+  // N(0, I) (DDS: N(0, sigma^2 I)) truncated per coordinate at +-a: up to 8 rounds of rejection on fresh
+  // Philox draws (the counters after the steps' noise), then a leftover entry (probability ~1e-32) clamped.
   const std::uint64_t per = rng_counters(B * d_, dtype_);
-  const std::int64_t points = B / repeats;
-  Context host(Device::cpu());
-  Tensor h = Tensor::empty(Shape{points, d_}, DType::F64, host), fresh = h.clone(host);
-  fill_normal_at(h, seed, offset + std::uint64_t(cfg_.steps) * per, host);
-  double* hv = h.data<double>();
-  for (int round = 1; round <= 8; ++round) {
-    bool bad = false;
-    for (std::int64_t i = 0; i < h.numel() && !bad; ++i) bad = std::abs(hv[i]) > a;
-    if (!bad) break;
-    fill_normal_at(fresh, seed, offset + std::uint64_t(cfg_.steps + round) * per, host);
-    for (std::int64_t i = 0; i < h.numel(); ++i)
-      if (std::abs(hv[i]) > a) hv[i] = round < 8 ? fresh.data<double>()[i] : std::copysign(a, hv[i]);
-  }
-  std::vector<double> full;
-  full.reserve(std::size_t(B * d_));
-  for (std::int64_t p = 0; p < points; ++p)
-    for (int k = 0; k < repeats; ++k) full.insert(full.end(), hv + p * d_, hv + (p + 1) * d_);
-  if (cfg_.method == PathMethod::Dds)
-    for (double& v : full) v *= cfg_.dds_sigma;
-  Tensor x = detail::device_values(full, Shape{B, d_}, dtype_, ctx);
+  Tensor x = Tensor::empty(Shape{B, d_}, dtype_, ctx.device(), ctx);
+  kernels::truncated_normal_rows(x, seed, offset + std::uint64_t(cfg_.steps) * per, per, 8,
+                                 -normal_quantile(cfg_.prior_quantile), repeats,
+                                 cfg_.method == PathMethod::Dds ? cfg_.dds_sigma : 1.0, ctx);
   mf_.apply(x, ctx);
   return x;
 }
@@ -261,7 +244,7 @@ void PathSampler::fused_coef(kernels::SdeStepCoef& coef, Tensor& nt, Context& ct
 // Passes that need no gradient through the path (Eval, LvForward when the tape is not recording, and
 // LvBackward's state updates) take the fused kernels::sde_step; KlTrain and a recording LvForward write the
 // step with autograd ops, which is also the reference the fused step is tested against.
-Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed, std::uint64_t offset,
+Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed, philox::Offset offset,
                      const Tensor* cotangent, Tape& tp, Tensor* x_end, Context& ctx) const {
   const std::uint64_t per = rng_counters(B * d_, dtype_);
   const bool reversal = cfg_.method == PathMethod::Dis;
@@ -282,7 +265,7 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
   for (std::size_t k = 0; k < steps.size(); ++k) {
     kernels::SdeStepCoef coef = steps[k].k;
     coef.clip = cfg_.clip;
-    const std::uint64_t noise_at = offset + std::uint64_t(k) * per;
+    const philox::Offset noise_at = offset + std::uint64_t(k) * per;
     // time and score are fresh each step: the kl tape keeps them for its backward pass.
     Tensor time = Tensor::empty(Shape{1, 1}, dtype_, dev, ctx);
     fill_constant(time, steps[k].t, ctx);
@@ -319,7 +302,8 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
       }
       continue;
     }
-    fill_normal_at(xi, seed, noise_at, ctx);
+    NSAMP_CHECK(noise_at.base == nullptr, "path sampler: the recorded passes take plain offsets");
+    fill_normal_at(xi, seed, noise_at.offset, ctx);
     Tensor dWt = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
     kernels::affine(xi, std::sqrt(coef.h), 0.0, dWt, ctx);
     mf_.apply(dWt, ctx);  // u is mean-free, so u.dW is unchanged; the state stays in the subspace
@@ -360,7 +344,7 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
   return ag::add(tp, R, term);
 }
 
-PathBatch PathSampler::simulate(std::int64_t batch, std::uint64_t seed, std::uint64_t offset,
+PathBatch PathSampler::simulate(std::int64_t batch, std::uint64_t seed, philox::Offset offset,
                                 Context& ctx) const {
   NSAMP_CHECK(batch >= 1, "path sampler: batch must be positive, got ", batch);
   Tape tp(ctx);
@@ -398,51 +382,36 @@ double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64
     tp.backward(L);
     return value;
   }
+  Tensor stats = Tensor::empty(Shape{2}, DType::F64, ctx.device(), ctx);
+  lv_loss_and_grad(loss, batch, seed, offset, stats, ctx);
+  const std::vector<double> st = stats.to_vector<double>(ctx);
+  if (kept) *kept = std::int64_t(st[1]);
+  return st[0];
+}
+
+void PathSampler::lv_loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed,
+                                   philox::Offset offset, Tensor& stats, Context& ctx) {
+  NSAMP_CHECK(loss != PathLoss::Kl, "path sampler: lv_loss_and_grad takes lv or lv_traj");
+  NSAMP_CHECK(batch >= 2, "path sampler: the loss needs a batch of at least 2, got ", batch);
   const int K = loss == PathLoss::LvTraj ? cfg_.traj_per_sample : 1;
   NSAMP_CHECK(loss != PathLoss::LvTraj || (K >= 2 && batch % K == 0),
               "path sampler: lv_traj needs traj_per_sample >= 2 dividing the batch, got ", K, " and batch ",
               batch);
   // Pass 1: R of every path under the detached control.
-  std::vector<double> R;
+  Tensor R;
   {
     Tape tp(ctx);
     ag::NoGrad ng(tp);
-    R = run(Pass::LvForward, batch, K, seed, offset, nullptr, tp, nullptr, ctx).value().to_doubles(ctx);
+    R = run(Pass::LvForward, batch, K, seed, offset, nullptr, tp, nullptr, ctx).value();
   }
   // Unbiased variance per group (the whole batch for lv, each start point's K paths for lv_traj), averaged
-  // over groups; the cotangent of path i is dLoss/dR_i = 2 (R_i - mean) / (n - 1) / groups / d.
-  const std::int64_t gsize = loss == PathLoss::LvTraj ? K : batch, groups = batch / gsize;
-  std::vector<double> cot(R.size(), 0.0);
-  double total = 0;
-  std::int64_t used = 0, used_groups = 0;
-  auto ok = [](double r) { return std::isfinite(r) && r < kLvDrop; };
-  for (std::int64_t g = 0; g < groups; ++g) {
-    double mean = 0;
-    std::int64_t n = 0;
-    for (std::int64_t j = 0; j < gsize; ++j)
-      if (ok(R[std::size_t(g * gsize + j)])) mean += R[std::size_t(g * gsize + j)], ++n;
-    if (n < 2) continue;
-    mean /= double(n);
-    double var = 0;
-    for (std::int64_t j = 0; j < gsize; ++j) {
-      const double r = R[std::size_t(g * gsize + j)];
-      if (!ok(r)) continue;
-      var += (r - mean) * (r - mean);
-      cot[std::size_t(g * gsize + j)] = 2.0 * (r - mean) / double(n - 1);
-    }
-    total += var / double(n - 1);
-    used += n;
-    ++used_groups;
-  }
-  if (kept) *kept = used;
-  if (used_groups == 0) return NAN;  // fewer than 2 usable paths: the optimiser skips the step
-  const double scale = 1.0 / (double(used_groups) * double(d_));
-  for (double& v : cot) v *= scale;
+  // over groups, divided by d; the cotangent of path i is dLoss/dR_i = 2 (R_i - mean) / (n - 1) / groups / d.
+  Tensor cotangent = Tensor::empty(Shape{batch}, dtype_, ctx.device(), ctx);
+  kernels::log_variance_loss(R, loss == PathLoss::LvTraj ? K : batch, kLvDrop, double(d_), cotangent, stats,
+                             ctx);
   // Pass 2: the same paths again (same noise, same states), each step backpropagated with the cotangent.
-  const Tensor cotangent = detail::device_values(cot, Shape{batch}, dtype_, ctx);
   Tape tp(ctx);
   run(Pass::LvBackward, batch, K, seed, offset, &cotangent, tp, nullptr, ctx);
-  return total * scale;
 }
 
 }  // namespace nsamp::samplers

@@ -1,5 +1,7 @@
 #include "nsamp/samplers/path_training.h"
 #include "nsamp/core/nvtx.h"
+#include "nsamp/core/rng_counter.h"
+#include "nsamp/core/step_graph.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,23 +12,53 @@
 
 namespace nsamp::samplers {
 
-PathSamples draw_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx) {
+PathSamples draw_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx,
+                       bool cuda_graph) {
   NSAMP_CHECK(n >= 1, "draw_paths: need at least one path, got ", n);
   PathSamples out;
   out.log_w.reserve(std::size_t(n));
   const std::int64_t chunk = 8192;
+  const std::uint64_t per = ps.counters_per_batch(chunk);
+  auto keep = [&](const Tensor& x, const Tensor& R) {
+    const std::vector<double> xv = x.to_doubles(ctx);
+    out.x.insert(out.x.end(), xv.begin(), xv.end());
+    for (double r : R.to_doubles(ctx)) out.log_w.push_back(-r);
+  };
+  // Two or more full chunks: the first runs eagerly, the others replay it as a graph with the chunk's offset
+  // set in a device counter; the results are copied into buffers that outlive the graph.
+  const bool graphed = cuda_graph && n / chunk >= 2;
+  RngCounter at(ctx, 0);
+  Tensor x_out, R_out;
+  StepGraph graph;
+  auto body = [&] {
+    const PathBatch pb = ps.simulate(chunk, seed, at.at(), ctx);
+    copy(pb.x, x_out, ctx);
+    copy(pb.R, R_out, ctx);
+  };
   for (std::int64_t done = 0, k = 0; done < n; done += chunk, ++k) {
     const std::int64_t b = std::min(chunk, n - done);
-    const PathBatch pb = ps.simulate(b, seed, std::uint64_t(k) * ps.counters_per_batch(chunk), ctx);
-    const std::vector<double> x = pb.x.to_doubles(ctx);
-    out.x.insert(out.x.end(), x.begin(), x.end());
-    for (double r : pb.R.to_doubles(ctx)) out.log_w.push_back(-r);
+    if (graphed && b == chunk) {
+      at.set(std::uint64_t(k) * per, ctx);
+      if (k == 0) {
+        const PathBatch pb = ps.simulate(chunk, seed, at.at(), ctx);
+        x_out = pb.x.clone(ctx);
+        R_out = pb.R.clone(ctx);
+        graph.capture(ctx, body);
+      } else {
+        graph.replay();
+      }
+      keep(x_out, R_out);
+      continue;
+    }
+    const PathBatch pb = ps.simulate(b, seed, std::uint64_t(k) * per, ctx);
+    keep(pb.x, pb.R);
   }
   return out;
 }
 
-metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx) {
-  const std::vector<double> lw = draw_paths(ps, n, seed, ctx).log_w;
+metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx,
+                                    bool cuda_graph) {
+  const std::vector<double> lw = draw_paths(ps, n, seed, ctx, cuda_graph).log_w;
   Context host(Device::cpu());
   return metrics::weight_stats(Tensor::from_vector(lw, Shape{n}, Device::cpu(), host), host);
 }
@@ -77,15 +109,50 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     if (ema) ema->save_state(st, "state/ema/");
     control->save(st, done);
   };
+  // lv and lv_traj steps make no host transfer: the loss, the paths kept and Adam's decisions stay on the
+  // device (read back only to log), the noise offsets come from a device counter that the step advances, the
+  // gradients are zeroed in place. So the step can be replayed as a CUDA graph, recaptured only when the
+  // control clip changes (its value is a kernel argument); the first step runs eagerly to make the lazily
+  // built constants and workspaces outside the capture.
+  const bool device_step = opt.loss != PathLoss::Kl;
+  RngCounter noise(ctx, std::uint64_t(start) * per);
+  Tensor stats = Tensor::zeros(Shape{2}, DType::F64, ctx.device(), ctx);
+  if (device_step)
+    for (ag::Var& p : params)
+      if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.dtype(), p.device(), ctx));
+  auto device_body = [&] {
+    for (ag::Var& p : params) {
+      Tensor g = p.grad();
+      zero(g, ctx);
+    }
+    {
+      NSAMP_RANGE("path/loss_and_grad");
+      ps.lv_loss_and_grad(opt.loss, opt.batch, opt.seed, noise.at(), stats, ctx);
+    }
+    adam.enqueue_step(stats.slice_rows(0, 1));  // skips (and counts) a non-finite loss or gradient
+    noise.advance(per, ctx);
+  };
+  StepGraph graph;
+  double graph_clip = 0;
   for (std::int64_t step = start; step < opt.iterations; ++step) {
     ps.set_clip(clip_for(step));
-    for (ag::Var& p : params) p.set_grad(Tensor());
-    const double loss = [&] {
-      NSAMP_RANGE("path/loss_and_grad");
-      return ps.loss_and_grad(opt.loss, opt.batch, opt.seed, std::uint64_t(step) * per, &kept, ctx);
-    }();
-    adam.step(loss);  // skips (and counts) a non-finite loss or gradient
-    last_loss = loss;
+    if (!device_step) {
+      for (ag::Var& p : params) p.set_grad(Tensor());
+      const double loss = [&] {
+        NSAMP_RANGE("path/loss_and_grad");
+        return ps.loss_and_grad(opt.loss, opt.batch, opt.seed, std::uint64_t(step) * per, &kept, ctx);
+      }();
+      adam.step(loss);  // skips (and counts) a non-finite loss or gradient
+      last_loss = loss;
+    } else if (opt.cuda_graph && step > start) {
+      if (!graph.captured() || graph_clip != ps.config().clip) {
+        graph.capture(ctx, device_body);
+        graph_clip = ps.config().clip;
+      }
+      graph.replay();
+    } else {
+      device_body();
+    }
     if ((step + 1) % opt.lr_step_every == 0) sched.step(adam);
     if (opt.ema_decay > 0 && step + 1 >= opt.ema_start) {
       if (!ema) ema = std::make_unique<ag::EMA>(params, opt.ema_decay, ctx);
@@ -95,6 +162,11 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     const std::int64_t done = step + 1;
     const bool eval_now = done % opt.eval_every == 0 || done == opt.iterations;
     if (done % opt.log_every == 0 || eval_now) {
+      if (device_step) {
+        const std::vector<double> st = stats.to_vector<double>(ctx);
+        last_loss = st[0];
+        kept = std::int64_t(st[1]);
+      }
       PathTrainLog log;
       log.step = done;
       log.loss = last_loss;
@@ -106,7 +178,7 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
       if (eval_now) {
         if (ema) ema->swap();
         NSAMP_RANGE("path/eval");
-        log.eval = evaluate_paths(ps, opt.eval_paths, opt.seed + 1, ctx);
+        log.eval = evaluate_paths(ps, opt.eval_paths, opt.seed + 1, ctx, opt.cuda_graph);
         if (ema) ema->swap();
       }
       on_log(log);

@@ -8,7 +8,7 @@ CallbackTarget::CallbackTarget(std::string name, std::int64_t dim, Callback cb, 
   NSAMP_CHECK(static_cast<bool>(cb_), "CallbackTarget '", name_, "': empty callback");
 }
 
-void CallbackTarget::evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& ctx) const {
+void CallbackTarget::evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& /*ctx*/) const {
   NSAMP_CHECK(x.device().is_cpu(), "target ", name_, ": a host callback evaluates host tensors only, got ",
               x.desc(), "; copy to the host or use a FunctorTarget compiled with nvcc");
   const std::int64_t B = x.rows(), d = x.cols();
@@ -17,8 +17,8 @@ void CallbackTarget::evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context&
     return;
   }
   // float32 tensors go through float64 buffers: the callback has one signature.
-  const std::vector<float> xf = x.to_vector<float>(ctx);
-  std::vector<double> xd(xf.begin(), xf.end()), ed(static_cast<std::size_t>(B)), gd(grad ? xd.size() : 0);
+  const float* xf = x.data<float>();
+  std::vector<double> xd(xf, xf + B * d), ed(static_cast<std::size_t>(B)), gd(grad ? xd.size() : 0);
   cb_(xd.data(), B, d, ed.data(), grad ? gd.data() : nullptr);
   float* pe = e.data<float>();
   for (std::int64_t i = 0; i < B; ++i) pe[i] = static_cast<float>(ed[static_cast<std::size_t>(i)]);

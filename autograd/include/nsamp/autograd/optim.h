@@ -22,41 +22,49 @@ struct AdamOptions {
   double clip_norm = 0.0;     // clip the global gradient norm to this before the update; 0 = off
 };
 
+// The step count, learning rate, last gradient norm and the skip decision live in a float64 state vector on
+// the parameters' device (kernels::adam_prepare), so a step needs no host round trip and can be captured in
+// a CUDA graph (enqueue_step); the accessors below read that state back.
 class Adam {
  public:
   Adam(std::vector<Var> params, const AdamOptions& options, Context& ctx);
 
   // One update from the parameters' gradients (parameters without a gradient are left alone). When the loss
   // or the gradient norm is not finite the step is skipped: nothing changes and skipped() counts it.
-  // Returns whether the step was applied.
+  // Returns whether the step was applied (one read of the device state).
   bool step(double loss = 0.0);
+  // The same without any host transfer, the loss read on the device from a float64 one-element tensor:
+  // the form a captured training step uses.
+  void enqueue_step(const Tensor& loss);
   void zero_grad();
 
   double lr() const { return opt_.lr; }
-  void set_lr(double lr) { opt_.lr = lr; }
+  void set_lr(double lr);  // takes effect from the next step, captured steps included
   const AdamOptions& options() const { return opt_; }
-  std::int64_t steps() const { return steps_; }      // applied updates
-  std::int64_t skipped() const { return skipped_; }  // skipped for non-finite loss or gradient
-  double last_grad_norm() const { return last_norm_; }
+  std::int64_t steps() const;    // applied updates
+  std::int64_t skipped() const;  // skipped for non-finite loss or gradient
+  double last_grad_norm() const;
   std::vector<Var>& params() { return params_; }
   // Moment estimates, one per parameter (for checkpoints).
   std::vector<Tensor>& first_moments() { return m_; }
   std::vector<Tensor>& second_moments() { return v_; }
-  void set_counters(std::int64_t steps, std::int64_t skipped) {
-    steps_ = steps;
-    skipped_ = skipped;
-  }
+  void set_counters(std::int64_t steps, std::int64_t skipped);
   // Moments, counters and learning rate under `prefix` (checkpoints); load checks shapes first.
   void save_state(StateDict& s, const std::string& prefix) const;
   void load_state(const StateDict& s, const std::string& prefix);
 
  private:
+  void enqueue(const Tensor* loss, double loss_value);
+  double read(int slot) const;
+  void write(int slot, double value);
+
   std::vector<Var> params_;
   AdamOptions opt_;
   Context* ctx_;
   std::vector<Tensor> m_, v_;
-  std::int64_t steps_ = 0, skipped_ = 0;
-  double last_norm_ = 0.0;
+  Tensor state_;                    // float64 [kernels::kAdamStateSize, 1]
+  Tensor sq32_, sq64_;              // per-gradient sums of squares, by dtype
+  std::vector<std::int64_t> slot_;  // each parameter's row in its dtype's buffer
 };
 
 // shadow = decay * shadow + (1 - decay) * param after every update.

@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "nsamp/core/types.h"
 
@@ -33,6 +35,16 @@ class Allocator {
   virtual AllocatorStats stats() const = 0;
   virtual void reset_peak() = 0;
   virtual void release_cache() = 0;  // return every cached (unused) block to the system
+
+  // Capture pools, for CUDA graphs (core/step_graph.h), which replay their kernels on the addresses they were
+  // captured with. Between begin_pool() and end_pool() every allocation is served from a pool of its own, and
+  // a block from outside the pool that is freed meanwhile is held back (the graph still addresses it). After
+  // end_pool() the pool's blocks, when freed, go back to the pool and never to anyone else, so nothing
+  // outside the graph writes to them between replays. release_pool() (when the graph is destroyed, its work
+  // done) hands pool and held blocks back to the ordinary cache. One pool is open at a time.
+  virtual std::uint64_t begin_pool() = 0;
+  virtual void end_pool() = 0;
+  virtual void release_pool(std::uint64_t id) = 0;
 };
 
 // Best-fit cache over whole blocks (no splitting). Sizes are rounded up (512 B granularity below 1 MiB,
@@ -55,18 +67,30 @@ class CachingAllocator final : public Allocator {
   AllocatorStats stats() const override;
   void reset_peak() override;
   void release_cache() override;
+  std::uint64_t begin_pool() override;
+  void end_pool() override;
+  void release_pool(std::uint64_t id) override;
 
   static std::size_t round_size(std::size_t bytes);
 
  private:
   void release_cache_locked();
+  void* take_best_fit(std::multimap<std::size_t, void*>& blocks, std::size_t size, std::size_t* got);
+
+  struct Pool {
+    std::multimap<std::size_t, void*> free_blocks;    // size -> block, reusable by this pool only
+    std::vector<std::pair<void*, std::size_t>> held;  // outside blocks freed during the capture
+  };
 
   Device device_;
   SystemAlloc sys_alloc_;
   SystemFree sys_free_;
   mutable std::mutex mu_;
-  std::multimap<std::size_t, void*> free_blocks_;       // size -> block
-  std::unordered_map<void*, std::size_t> live_blocks_;  // block -> size
+  std::multimap<std::size_t, void*> free_blocks_;        // size -> block
+  std::unordered_map<void*, std::size_t> live_blocks_;   // block -> size
+  std::unordered_map<void*, std::uint64_t> block_pool_;  // blocks of a capture pool -> its id
+  std::map<std::uint64_t, Pool> pools_;
+  std::uint64_t open_pool_ = 0, next_pool_ = 1;
   AllocatorStats stats_;
 };
 

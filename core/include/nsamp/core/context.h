@@ -3,6 +3,7 @@
 // independent contexts side by side (each with its own stream, cache and random stream).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -65,6 +66,12 @@ class Context {
     return base;
   }
 
+  // Host transfers of this context's tensors (from_vector and to_vector on its device; on a CPU context,
+  // the same calls on host tensors). A step that makes none may be captured as a CUDA graph: StepGraph
+  // counts them around every CPU replay, so the CPU tests catch a step that would synchronise on the GPU.
+  std::uint64_t host_transfers() const { return host_transfers_.load(std::memory_order_relaxed); }
+  void count_host_transfer() { host_transfers_.fetch_add(1, std::memory_order_relaxed); }
+
   // Waits for all work queued on this context (a no-op on the CPU, where ops complete on return).
   void synchronize() const;
   // Makes this context's GPU the calling thread's current device (needed only with several GPUs).
@@ -80,10 +87,15 @@ class Context {
   Device device_;
   std::uint64_t seed_ = 0;
   std::uint64_t rng_offset_ = 0;
+  std::atomic<std::uint64_t> host_transfers_{0};
   bool allow_tf32_ = false;
   bool owns_stream_ = false;
   StreamHandle stream_ = nullptr;
   BlasHandle cublas_ = nullptr;
+  // cuBLAS's workspace, ours so that it never allocates during a graph capture (32 MiB: its guide's size for
+  // Hopper).
+  static constexpr std::size_t kCublasWorkspaceBytes = std::size_t(32) << 20;
+  void* cublas_workspace_ = nullptr;
   std::shared_ptr<Allocator> host_alloc_;
   std::shared_ptr<Allocator> device_alloc_;
   std::mutex constants_mu_;

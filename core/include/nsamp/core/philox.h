@@ -45,6 +45,19 @@ NSAMP_HD_INLINE U32x4 draw(std::uint64_t seed, std::uint64_t index, std::uint64_
   return philox4x32_10(ctr, static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
 }
 
+// A counter offset whose varying part may live in memory the kernels read (device memory for CUDA, host
+// memory for the CPU path): counter base = offset + *base. A captured CUDA graph bakes its kernels'
+// arguments, so a training step replayed as a graph draws fresh numbers only if the per-step part of its
+// offsets is read from memory that the step itself advances (core/rng_counter.h). Converts from a plain
+// offset (base null), so every launcher that takes one takes the other.
+struct Offset {
+  std::uint64_t offset = 0;
+  const std::uint64_t* base = nullptr;
+  NSAMP_HD_INLINE Offset(std::uint64_t o = 0, const std::uint64_t* b = nullptr) : offset(o), base(b) {}
+  NSAMP_HD_INLINE std::uint64_t value() const { return base ? offset + *base : offset; }
+  NSAMP_HD_INLINE Offset operator+(std::uint64_t n) const { return Offset(offset + n, base); }
+};
+
 // Uniform in the open interval (0, 1), symmetric about 1/2, safe to take logs of. One bit fewer than the
 // mantissa holds, so that k + 1/2 stays exact and the largest value rounds below 1.
 NSAMP_HD_INLINE float uniform_f32(std::uint32_t x) { return (static_cast<float>(x >> 9) + 0.5f) * 0x1p-23f; }

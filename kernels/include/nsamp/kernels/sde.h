@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "nsamp/core/hd.h"
+#include "nsamp/core/philox.h"
 #include "nsamp/core/tensor.h"
 
 namespace nsamp::kernels {
@@ -71,14 +72,53 @@ NSAMP_HD_INLINE T sde_element(T x, T nn, T nt, T g, T xi, const SdeCoef<T>& k, T
 
 // x_next = decay x + diffusion (h u + dW) and R += dR, for x, nn, grad_e [B, d], nt [1] / [1, 1] / [B] /
 // [B, 1], R [B]; x_next may be x itself (each element is read before it is written). Noise counters
-// offset .. offset + rng_counters(B d) - 1 of `seed`. With `cot` [B] given, u_grad [B, d] = cot dW.
+// offset .. offset + rng_counters(B d) - 1 of `seed` (the offset read when the kernel runs, see
+// philox::Offset). With `cot` [B] given, u_grad [B, d] = cot dW.
 void sde_step(const Tensor& x, const Tensor& nn, const Tensor& nt, const Tensor& grad_e, const SdeStepCoef& k,
-              std::uint64_t seed, std::uint64_t offset, Tensor& x_next, Tensor& R, const Tensor* cot,
+              std::uint64_t seed, philox::Offset offset, Tensor& x_next, Tensor& R, const Tensor* cot,
               Tensor* u_grad, Context& ctx);
 
+// The truncated-normal prior of DIS and DDS drawn where it is used (no host round trip, so a training step
+// that starts from it can be captured as a CUDA graph): x[r, c] = scale z, z the entry e = (r / repeats) d +
+// c of the Philox normal fills at offset + k round_stride, k = 0, 1, ..., rounds - 1, the first with |z| <=
+// a; when all `rounds` draws fall outside, the last is clamped to +-a. Rows with the same r / repeats hold
+// the same point (lv_traj's repeated start points). round_stride must be at least rng_counters(rows/repeats
+// d).
+void truncated_normal_rows(Tensor& x, std::uint64_t seed, philox::Offset offset, std::uint64_t round_stride,
+                           int rounds, double a, std::int64_t repeats, double scale, Context& ctx);
+
+// The log-variance loss (lv, lv_traj) from the paths' log-RNDs R [B], computed where R lives. Paths are taken
+// in groups of `group` consecutive ones (the whole batch for lv, each start point's copies for lv_traj); a
+// path with a non-finite R or R >= drop is left out; every group with at least 2 paths left contributes its
+// unbiased variance, and loss = (mean of those variances) / dim. Writes cot [B] = dloss/dR (0 for the paths
+// left out) and stats float64 [2] = (loss, paths used); loss is NaN when no group is usable, which makes the
+// optimiser skip the step. Sums in float64.
+void log_variance_loss(const Tensor& R, std::int64_t group, double drop, double dim, Tensor& cot,
+                       Tensor& stats, Context& ctx);
+
+template <class T>
+NSAMP_HD_INLINE T truncated_normal_element(std::uint64_t seed, std::uint64_t offset, std::uint64_t stride,
+                                           int rounds, T a, std::int64_t e) {
+  constexpr int kPer = philox::values_per_counter<T>();
+  T z = 0;
+  for (int k = 0; k < rounds; ++k) {
+    T block[kPer];
+    philox::normal_block(seed, offset + std::uint64_t(k) * stride + std::uint64_t(e / kPer), block);
+    z = block[e % kPer];
+    if (!(hd::abs(z) > a)) return z;
+  }
+  return z < 0 ? -a : a;
+}
+
+NSAMP_HD_INLINE bool lv_usable(double r, double drop) { return r - r == 0 && r < drop; }  // finite, < drop
+
 namespace detail {
+void truncated_normal_rows_cuda(Tensor& x, std::uint64_t seed, philox::Offset offset, std::uint64_t stride,
+                                int rounds, double a, std::int64_t repeats, double scale, Context& ctx);
+void log_variance_loss_cuda(const Tensor& R, std::int64_t group, double drop, double dim, Tensor& cot,
+                            Tensor& stats, Context& ctx);
 void sde_step_cuda(const Tensor& x, const Tensor& nn, const Tensor& nt, const Tensor& grad_e,
-                   const SdeStepCoef& k, std::uint64_t seed, std::uint64_t offset, Tensor& x_next, Tensor& R,
+                   const SdeStepCoef& k, std::uint64_t seed, philox::Offset offset, Tensor& x_next, Tensor& R,
                    const Tensor* cot, Tensor* u_grad, Context& ctx);
 }  // namespace detail
 

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -82,7 +83,7 @@ class Egnn : public ag::Module {
   MeanFree mean_free_;
   ag::Linear embed_;
   std::vector<Layer> layers_;
-  mutable Graph graph_;
+  mutable std::map<std::int64_t, Graph> graphs_;  // by batch size
 };
 
 }  // namespace nsamp::samplers

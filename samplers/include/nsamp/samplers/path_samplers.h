@@ -89,13 +89,19 @@ class PathSampler {
  public:
   PathSampler(const targets::Target& target, PathConfig config, DType dtype, Context& ctx);
 
-  // Simulates `batch` paths with the current control (no gradients), noise from Philox (seed, offset).
-  PathBatch simulate(std::int64_t batch, std::uint64_t seed, std::uint64_t offset, Context& ctx) const;
+  // Simulates `batch` paths with the current control (no gradients), noise from Philox (seed, offset); no
+  // host transfer, so it may be captured (draw_paths).
+  PathBatch simulate(std::int64_t batch, std::uint64_t seed, philox::Offset offset, Context& ctx) const;
   // One loss evaluation with gradients accumulated into the parameters' grad (which the caller zeroes).
-  // Returns the loss value (NaN, with no gradient, when too few paths are usable); `kept` receives the number
-  // of paths that entered it.
+  // Returns the loss value (NaN when too few paths are usable, with no gradient for kl and a zero one for
+  // lv); `kept` receives the number of paths that entered it.
   double loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed, std::uint64_t offset,
                        std::int64_t* kept, Context& ctx);
+  // The lv / lv_traj loss and its gradient with no host transfer (kernels::log_variance_loss on the device),
+  // the form a training step captured as a CUDA graph uses: stats float64 [2] receives (loss, paths used),
+  // and the noise offsets may be read from device memory (philox::Offset).
+  void lv_loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed, philox::Offset offset,
+                        Tensor& stats, Context& ctx);
 
   // R [B] of `batch` paths recorded on the caller's tape with the conventions of `loss` (kl: through the
   // path, DIS without its zero-mean terms; lv/lv_traj: the detached control, every path's own start point
@@ -131,8 +137,9 @@ class PathSampler {
                   const kernels::SdeStepCoef& k, Context& ctx) const;
   ag::Var network(ag::Tape& tp, const ag::Var& tv, const ag::Var& x) const;  // NN(t, x)
   void fused_coef(kernels::SdeStepCoef& coef, Tensor& nt, Context& ctx) const;
-  Tensor prior(std::int64_t batch, int repeats, std::uint64_t seed, std::uint64_t offset, Context& ctx) const;
-  ag::Var run(Pass pass, std::int64_t batch, int repeats, std::uint64_t seed, std::uint64_t offset,
+  Tensor prior(std::int64_t batch, int repeats, std::uint64_t seed, philox::Offset offset,
+               Context& ctx) const;
+  ag::Var run(Pass pass, std::int64_t batch, int repeats, std::uint64_t seed, philox::Offset offset,
               const Tensor* cotangent, ag::Tape& tape, Tensor* x_end, Context& ctx) const;
 
   const targets::Target& target_;

@@ -26,6 +26,9 @@ struct PathTrainOptions {
   bool clip_schedule = true;  // control clip x5 after steps 200 and 400
   std::int64_t log_every = 50, eval_every = 500, eval_paths = 10000;
   std::uint64_t seed = 0;
+  // lv / lv_traj: replay the training step as a CUDA graph (core/step_graph.h); on the CPU the same step
+  // runs with StepGraph's check that it makes no host transfer. kl steps always run uncaptured.
+  bool cuda_graph = true;
 };
 
 struct PathTrainLog {
@@ -47,13 +50,17 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
                         TrainControl* control = nullptr);
 
 // n fresh paths simulated in chunks of at most 8192 (chunk k from Philox offset k *
-// counters_per_batch(8192)): end points [n * d] and log-weights -R [n], float64 on the host.
+// counters_per_batch(8192)): end points [n * d] and log-weights -R [n], float64 on the host. With
+// cuda_graph, the full chunks after the first replay it as a CUDA graph (on the CPU: rerun with StepGraph's
+// check); the numbers are the same either way.
 struct PathSamples {
   std::vector<double> x, log_w;
 };
-PathSamples draw_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx);
+PathSamples draw_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx,
+                       bool cuda_graph = true);
 
 // Weight statistics of n fresh paths (draw_paths' log-weights).
-metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx);
+metrics::WeightStats evaluate_paths(const PathSampler& ps, std::int64_t n, std::uint64_t seed, Context& ctx,
+                                    bool cuda_graph = true);
 
 }  // namespace nsamp::samplers

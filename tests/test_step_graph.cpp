@@ -1,0 +1,250 @@
+// CUDA-graph groundwork: device-resident Philox offsets (RngCounter, philox::Offset), the allocator's capture
+// pools, StepGraph, and a path-sampler training run replayed as a graph against the same run uncaptured.
+// On the CPU a StepGraph replay reruns its body and checks that it made no host transfer; the gpu cases
+// capture real CUDA graphs.
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+#include "nsamp/core/allocator.h"
+#include "nsamp/core/fill.h"
+#include "nsamp/core/rng_counter.h"
+#include "nsamp/core/step_graph.h"
+#include "nsamp/kernels/elementwise.h"
+#include "nsamp/kernels/sde.h"
+#include "nsamp/samplers/path_training.h"
+#include "nsamp/targets/target.h"
+#include "test_util.h"
+
+using namespace nsamp;
+namespace s = nsamp::samplers;
+
+namespace {
+
+int g_allocs = 0;
+void* counting_alloc(std::size_t bytes, int) {
+  ++g_allocs;
+  return std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+}
+void plain_free(void* p, int) { std::free(p); }
+
+std::vector<double> params_of(s::PathSampler& ps, Context& ctx) {
+  std::vector<double> out;
+  for (const ag::Var& p : ps.parameters()) {
+    const std::vector<double> v = test::to_doubles(p.value(), ctx);
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+NSAMP_DEVICE_TEST("rng counter: set, advance and read back; kernels read the offset when they run") {
+  Context ctx(dev);
+  RngCounter c(ctx, 41);
+  CHECK(c.value(ctx) == 41);
+  c.advance((std::uint64_t(1) << 40) + 1, ctx);  // beyond 32 bits
+  CHECK(c.value(ctx) == (std::uint64_t(1) << 40) + 42);
+  c.set(1000, ctx);
+  // The fused SDE step at counter.at(5) with the counter at 1000 draws the noise of the plain offset 1005.
+  const std::int64_t B = 9, d = 5;
+  kernels::SdeStepCoef k;
+  k.h = 0.1;
+  const Tensor x = test::randn(Shape{B, d}, DType::F32, dev, ctx, 1),
+               nn = test::randn(Shape{B, d}, DType::F32, dev, ctx, 2),
+               g = test::randn(Shape{B, d}, DType::F32, dev, ctx, 3);
+  const Tensor nt = Tensor::zeros(Shape{1}, DType::F32, dev, ctx);
+  auto step = [&](philox::Offset off) {
+    Tensor xn = Tensor::empty(Shape{B, d}, DType::F32, dev, ctx),
+           R = Tensor::zeros(Shape{B}, DType::F32, dev, ctx);
+    kernels::sde_step(x, nn, nt, g, k, 7, off, xn, R, nullptr, nullptr, ctx);
+    std::vector<double> out = test::to_doubles(xn, ctx), r = test::to_doubles(R, ctx);
+    out.insert(out.end(), r.begin(), r.end());
+    return out;
+  };
+  const std::vector<double> via_counter = step(c.at(5)), plain = step(1005);
+  CHECK(via_counter == plain);
+  CHECK(step(1006) != plain);
+}
+
+TEST_CASE("allocator: a capture pool keeps its blocks and the blocks freed meanwhile to itself" *
+          doctest::test_suite("cpu")) {
+  g_allocs = 0;
+  CachingAllocator a(Device::cpu(), &counting_alloc, &plain_free);
+  void* outside = a.allocate(4096);
+  void* cached = a.allocate(4096);
+  a.deallocate(cached);  // in the ordinary cache
+  const std::uint64_t id = a.begin_pool();
+  CHECK_THROWS_WITH_AS(a.begin_pool(), doctest::Contains("already open"), Error);
+  void* in_pool = a.allocate(4096);
+  CHECK(in_pool != cached);  // the ordinary cache does not serve the pool
+  a.deallocate(outside);     // held back: the graph addresses it
+  void* again = a.allocate(4096);
+  CHECK(again != outside);
+  CHECK(again != cached);
+  a.deallocate(again);
+  void* reuse = a.allocate(4096);  // the pool reuses its own freed block during the capture
+  CHECK(reuse == again);
+  a.end_pool();
+  a.deallocate(in_pool);
+  a.deallocate(reuse);
+  // After the capture, nobody else gets the pool's blocks nor the held one.
+  std::set<void*> pool_blocks{in_pool, reuse, outside};
+  void* later1 = a.allocate(4096);
+  void* later2 = a.allocate(4096);
+  CHECK(later1 == cached);
+  CHECK(pool_blocks.count(later2) == 0);
+  a.deallocate(later1);
+  a.deallocate(later2);
+  a.release_pool(id);
+  std::set<void*> got;
+  for (int i = 0; i < 5; ++i) got.insert(a.allocate(4096));
+  for (void* p : pool_blocks) CHECK(got.count(p) == 1);  // all back in the ordinary cache
+  for (void* p : got) a.deallocate(p);
+  CHECK(a.stats().bytes_in_use == 0);
+}
+
+NSAMP_DEVICE_TEST("step graph: replays equal the eager steps, with the counter advanced inside the body") {
+  Context ctx(dev, 5);
+  const std::int64_t n = 1000;
+  Tensor acc = Tensor::zeros(Shape{n}, DType::F32, ctx);
+  RngCounter counter(ctx, 0);
+  auto body = [&] {
+    Tensor x = Tensor::empty(Shape{n, 1}, DType::F32, ctx),
+           zero_nn = Tensor::zeros(Shape{n, 1}, DType::F32, ctx),
+           R = Tensor::zeros(Shape{n}, DType::F32, ctx);
+    kernels::SdeStepCoef k;
+    k.h = 1.0;
+    Tensor xz = Tensor::zeros(Shape{n, 1}, DType::F32, ctx);
+    // x' = dW = xi: the Philox normals at the counter's offset.
+    kernels::sde_step(xz, zero_nn, Tensor::zeros(Shape{1}, DType::F32, ctx), zero_nn, k, 3, counter.at(), x,
+                      R, nullptr, nullptr, ctx);
+    Tensor xv = x.reshape(Shape{n});
+    kernels::add(acc, xv, acc, ctx);
+    counter.advance(rng_counters(n, DType::F32), ctx);
+  };
+  // Reference: four eager steps on a fresh accumulator.
+  Context ref_ctx(dev, 5);
+  std::vector<double> ref(std::size_t(n), 0.0);
+  for (int i = 0; i < 4; ++i) {
+    Tensor xi = Tensor::empty(Shape{n}, DType::F32, Device::cpu(), ref_ctx);
+    fill_normal_at(xi, 3, std::uint64_t(i) * rng_counters(n, DType::F32), ref_ctx);
+    const std::vector<double> v = test::to_doubles(xi, ref_ctx);
+    for (std::size_t j = 0; j < ref.size(); ++j) ref[j] = double(float(ref[j]) + float(v[j]));
+  }
+  body();  // eager warm-up, as the training loop does
+  StepGraph g;
+  CHECK_FALSE(g.captured());
+  CHECK_THROWS_WITH_AS(g.replay(), doctest::Contains("nothing captured"), Error);
+  g.capture(ctx, body);
+  for (int i = 0; i < 3; ++i) g.replay();
+  CHECK(g.replays() == 3);
+  ctx.synchronize();
+  test::check_close(test::to_doubles(acc, ctx), ref, 1e-6, 1e-6, "graph replays vs eager steps");
+  CHECK(counter.value(ctx) == 4 * rng_counters(n, DType::F32));
+  g.reset();
+  CHECK_FALSE(g.captured());
+}
+
+NSAMP_DEVICE_TEST("step graph: a body that reads device memory on the host is refused") {
+  Context ctx(dev);
+  Tensor t = Tensor::zeros(Shape{4}, DType::F32, ctx);
+  StepGraph g;
+  auto body = [&] {
+    kernels::affine(t, 1.0, 1.0, t, ctx);
+    (void)t.to_vector<float>(ctx);  // a synchronisation in the middle of a step
+  };
+  if (dev.is_cpu()) {
+    g.capture(ctx, body);
+    CHECK_THROWS_WITH_AS(g.replay(), doctest::Contains("host transfer"), Error);
+  } else {
+    CHECK_THROWS_WITH_AS(g.capture(ctx, body), doctest::Contains("capturing the step as a CUDA graph failed"),
+                         Error);
+    CHECK_FALSE(g.captured());
+    // The context stays usable.
+    kernels::affine(t, 1.0, 1.0, t, ctx);
+    CHECK(t.to_vector<float>(ctx)[0] == 1.0f);
+  }
+}
+
+NSAMP_DEVICE_TEST("step graph: path-sampler training replayed as a graph equals the uncaptured run") {
+  // DIS (device prior) with lv and PIS with lv_traj, through a clip-schedule change (recapture), StepLR
+  // changes (the learning rate read on the device) and gradient clipping.
+  auto t = targets::make_target("gmm9");
+  for (s::PathMethod m : {s::PathMethod::Dis, s::PathMethod::Pis}) {
+    CAPTURE(s::path_method_name(m));
+    s::PathConfig c;
+    c.method = m;
+    c.steps = 8;
+    c.channels = 16;
+    c.layers = 1;
+    c.traj_per_sample = 4;
+    s::PathTrainOptions o;
+    o.loss = m == s::PathMethod::Dis ? s::PathLoss::Lv : s::PathLoss::LvTraj;
+    o.iterations = 203;  // the control clip changes at step 200
+    o.batch = 32;
+    o.lr = 3e-3;
+    o.lr_step_every = 50;
+    o.lr_gamma = 0.7;
+    o.clip_grad = 0.5;
+    o.log_every = 40;
+    o.eval_every = 1000;
+    o.eval_paths = 64;
+    o.seed = 9;
+    auto run = [&](bool graph, std::vector<double>* losses) {
+      Context ctx(dev, 1);
+      s::PathSampler ps(*t, c, DType::F32, ctx);
+      s::PathTrainOptions oo = o;
+      oo.cuda_graph = graph;
+      s::train_path_sampler(ps, oo, ctx, [&](const s::PathTrainLog& l) { losses->push_back(l.loss); });
+      return params_of(ps, ctx);
+    };
+    std::vector<double> l_graph, l_eager;
+    const std::vector<double> p_graph = run(true, &l_graph), p_eager = run(false, &l_eager);
+    CHECK(l_graph == l_eager);
+    CHECK(p_graph == p_eager);
+  }
+  // A particle system: the EGNN control and the mean-free projections inside the captured step, and an
+  // evaluation at another batch size between replays (the EGNN keeps each batch size's indices).
+  auto dw4 = targets::make_target("dw4");
+  s::PathConfig c;
+  c.method = s::PathMethod::Dds;
+  c.steps = 4;
+  c.channels = 8;
+  c.egnn_layers = 1;
+  s::PathTrainOptions o;
+  o.iterations = 6;
+  o.batch = 8;
+  o.log_every = 2;
+  o.eval_every = 3;
+  o.eval_paths = 5;
+  o.seed = 4;
+  auto run = [&](bool graph) {
+    Context ctx(dev, 1);
+    s::PathSampler ps(*dw4, c, DType::F32, ctx);
+    s::PathTrainOptions oo = o;
+    oo.cuda_graph = graph;
+    s::train_path_sampler(ps, oo, ctx, [](const s::PathTrainLog&) {});
+    return params_of(ps, ctx);
+  };
+  CHECK(run(true) == run(false));
+}
+
+NSAMP_DEVICE_TEST("step graph: drawing paths with the chunks replayed as a graph gives the same samples") {
+  auto t = targets::make_target("gmm9");
+  s::PathConfig c;
+  c.method = s::PathMethod::Dis;
+  c.steps = 3;
+  c.channels = 8;
+  c.layers = 1;
+  Context ctx(dev, 1);
+  s::PathSampler ps(*t, c, DType::F32, ctx);
+  std::uint64_t seed = 50;
+  for (ag::Var& p : ps.parameters())
+    p.mutable_value() = test::randn(p.value().shape(), DType::F32, dev, ctx, ++seed, 0.3);
+  const std::int64_t n = 3 * 8192 + 77;  // three full chunks (one eager, two replays) and a short one
+  const s::PathSamples g = s::draw_paths(ps, n, 5, ctx, true), e = s::draw_paths(ps, n, 5, ctx, false);
+  CHECK(g.x == e.x);
+  CHECK(g.log_w == e.log_w);
+  CHECK(g.x.size() == std::size_t(n * 2));
+}
