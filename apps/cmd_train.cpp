@@ -227,6 +227,7 @@ nlohmann::json idem_defaults(const std::string& method) {
           {"final_grad_clip", 20.0},
           {"init_from_prior", false},
           {"plateau", false},
+          {"cuda_graph", true},
           {"epochs", 1000},
           {"inner_steps", 100},
           {"batch", 512},
@@ -282,6 +283,7 @@ samplers::IdemTrainOptions idem_options(const RunConfig& c) {
   o.sde_steps = int(c.integer("sde_steps"));
   o.init_from_prior = c.flag("init_from_prior");
   o.plateau = c.flag("plateau");
+  o.cuda_graph = c.flag("cuda_graph");
   o.log_every = c.integer("log_every");
   o.eval_every = c.integer("eval_every");
   o.eval_samples = c.integer("eval_samples");

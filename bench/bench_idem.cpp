@@ -3,7 +3,9 @@
 // samples, 1000 Euler-Maruyama steps), on one device. One JSON line per case. The inner steps are timed as
 // one epoch of `steps` steps without the refill (one sample by one SDE step).
 //   bench_idem [--device cpu|cuda|auto] [--target gmm40] [--batch 512] [--K 500] [--steps 5] [--sde-samples
-//   1000] [--sde-steps 1000]
+//   1000] [--sde-steps 1000] [--graph on|off]
+// --graph on (the default, as nsamp train runs it): the inner steps after the first replay one CUDA graph;
+// the epoch's time then includes the first, eager step and the capture.
 #include <chrono>
 #include <string>
 
@@ -21,6 +23,7 @@ int main(int argc, char** argv) {
   std::string target = "gmm40";
   std::int64_t batch = 512, K = 500, steps = 5, sde_samples = 1000;
   int sde_steps = 1000;
+  std::string graph = "on";
   app.add_option("--target", target, "target name")
       ->capture_default_str()
       ->check(bench::checked_by([](const std::string& n) { targets::make_target(n); }));
@@ -37,6 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--sde-steps", sde_steps, "Euler-Maruyama steps of the reverse-SDE pass")
       ->capture_default_str()
       ->check(bench::positive());
+  app.add_option("--graph", graph, "inner steps replayed as a CUDA graph (on) or eager (off)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);
     Context ctx(parse_device(common.device), 1);
@@ -57,14 +63,16 @@ int main(int argc, char** argv) {
       o.samples_per_epoch = 1;
       o.sde_steps = 1;
       o.eval_samples = 1;
+      o.cuda_graph = graph == "on";
       double secs = 0;
       samplers::train_idem(s, o, ctx, [&](const samplers::IdemTrainLog& l) { secs = l.seconds_per_epoch; });
       emit(bench::format(
           "{\"bench\": \"idem_inner_step\", \"method\": \"%s\", \"target\": \"%s\", \"device\": \"%s\", "
-          "\"batch\": "
-          "%lld, \"K\": %lld, \"buffer\": 10000, \"ms\": %.3f, \"steps_per_s\": %.4g}",
-          iw ? "iwsm" : "idem", t->name().c_str(), ctx.device().str().c_str(), (long long)batch, (long long)K,
-          secs / double(steps) * 1e3, double(steps) / secs));
+          "\"graph\": \"%s\", \"batch\": %lld, \"K\": %lld, \"buffer\": 10000, \"ms\": %.3f, "
+          "\"steps_per_s\": "
+          "%.4g}",
+          iw ? "iwsm" : "idem", t->name().c_str(), ctx.device().str().c_str(), graph.c_str(),
+          (long long)batch, (long long)K, secs / double(steps) * 1e3, double(steps) / secs));
       if (iw) continue;
       ctx.synchronize();
       const auto t0 = std::chrono::steady_clock::now();

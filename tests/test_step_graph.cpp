@@ -12,6 +12,7 @@
 #include "nsamp/core/step_graph.h"
 #include "nsamp/kernels/elementwise.h"
 #include "nsamp/kernels/sde.h"
+#include "nsamp/samplers/idem_training.h"
 #include "nsamp/samplers/path_training.h"
 #include "nsamp/targets/target.h"
 #include "test_util.h"
@@ -39,7 +40,7 @@ std::vector<double> params_of(s::PathSampler& ps, Context& ctx) {
 
 }  // namespace
 
-NSAMP_DEVICE_TEST("rng counter: set, advance and read back; kernels read the offset when they run") {
+NSAMP_DEVICE_TEST("rng counter: set, advance and read back, and kernels read the offset when they run") {
   Context ctx(dev);
   RngCounter c(ctx, 41);
   CHECK(c.value(ctx) == 41);
@@ -247,4 +248,51 @@ NSAMP_DEVICE_TEST("step graph: drawing paths with the chunks replayed as a graph
   CHECK(g.x == e.x);
   CHECK(g.log_w == e.log_w);
   CHECK(g.x.size() == std::size_t(n * 2));
+}
+
+NSAMP_DEVICE_TEST("step graph: IW-SM training replayed as a graph equals the uncaptured run") {
+  // The buffer grows each epoch and its ring wraps (recaptures), the plateau lowers the learning rate (read
+  // on the device), the log's running sums stay on the device.
+  auto t = targets::make_target("gmm40");
+  s::IdemConfig kc;
+  kc.importance_weighted = true;
+  kc.K = 8;
+  kc.hidden = 16;
+  kc.emb = 8;
+  s::IdemTrainOptions o;
+  o.epochs = 5;
+  o.inner_steps = 4;
+  o.batch = 16;
+  o.buffer_min = 16;
+  o.buffer_capacity = 40;
+  o.init_samples = 32;
+  o.samples_per_epoch = 16;
+  o.sde_steps = 5;
+  o.eval_every = 2;
+  o.eval_samples = 16;
+  o.plateau = true;
+  o.lr_patience = 0;
+  o.clip_grad = 1.0;
+  auto run = [&](bool graph, std::vector<double>* logged) {
+    Context ctx(dev, 3);
+    s::IdemSampler sp(*t, kc, DType::F32, ctx);
+    s::IdemTrainOptions oo = o;
+    oo.cuda_graph = graph;
+    s::train_idem(sp, oo, ctx, [&](const s::IdemTrainLog& l) {
+      logged->push_back(l.loss);
+      logged->push_back(l.ess);
+      logged->push_back(l.lr);
+    });
+    std::vector<double> out;
+    for (const ag::Var& p : sp.parameters()) {
+      const std::vector<double> v = test::to_doubles(p.value(), ctx);
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  };
+  std::vector<double> l_graph, l_eager;
+  const std::vector<double> p_graph = run(true, &l_graph), p_eager = run(false, &l_eager);
+  CHECK(l_graph == l_eager);
+  CHECK(p_graph == p_eager);
+  CHECK(l_graph.size() == 15);
 }

@@ -29,12 +29,12 @@ void check_float_fill(const char* op, const Tensor& t) {
   NSAMP_CHECK(is_floating(t.dtype()), op, ": needs a float32 or float64 tensor, got ", t.desc());
 }
 
-void fill_random(Tensor& t, detail::FillKind kind, std::uint64_t seed, std::uint64_t offset, double a,
+void fill_random(Tensor& t, detail::FillKind kind, std::uint64_t seed, philox::Offset offset, double a,
                  double b, Context& ctx, const char* op) {
   check_float_fill(op, t);
   if (t.numel() == 0) return;
   if (t.device().is_cpu()) {
-    detail::fill_random_cpu(t, kind, seed, offset, a, b);
+    detail::fill_random_cpu(t, kind, seed, offset.value(), a, b);
     return;
   }
   check_on_context(op, t, ctx);
@@ -98,13 +98,13 @@ void fill_normal(Tensor& t, Context& ctx, double mean, double stddev) {
   fill_normal_at(t, ctx.seed(), offset, ctx, mean, stddev);
 }
 
-void fill_uniform_at(Tensor& t, std::uint64_t seed, std::uint64_t offset, Context& ctx, double low,
+void fill_uniform_at(Tensor& t, std::uint64_t seed, philox::Offset offset, Context& ctx, double low,
                      double high) {
   NSAMP_CHECK(low <= high, "fill_uniform: low ", low, " > high ", high);
   fill_random(t, detail::FillKind::Uniform, seed, offset, high - low, low, ctx, "fill_uniform");
 }
 
-void fill_normal_at(Tensor& t, std::uint64_t seed, std::uint64_t offset, Context& ctx, double mean,
+void fill_normal_at(Tensor& t, std::uint64_t seed, philox::Offset offset, Context& ctx, double mean,
                     double stddev) {
   NSAMP_CHECK(stddev >= 0, "fill_normal: negative standard deviation ", stddev);
   fill_random(t, detail::FillKind::Normal, seed, offset, stddev, mean, ctx, "fill_normal");

@@ -17,8 +17,9 @@ int grid_for(std::int64_t work) {
 
 template <class T>
 __global__ void random_kernel(T* __restrict__ out, std::int64_t n, bool normal, std::uint64_t seed,
-                              std::uint64_t offset, T a, T b) {
+                              philox::Offset at, T a, T b) {
   constexpr int kPer = philox::values_per_counter<T>();
+  const std::uint64_t offset = at.value();
   const std::int64_t blocks = (n + kPer - 1) / kPer;
   for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < blocks;
        k += std::int64_t(gridDim.x) * blockDim.x) {
@@ -49,7 +50,7 @@ void counter_update_cuda(std::uint64_t* p, bool add, std::uint64_t v, Context& c
   NSAMP_CUDA_CHECK_LAUNCH(add ? "RngCounter::advance" : "RngCounter::set");
 }
 
-void fill_random_cuda(Tensor& t, FillKind kind, std::uint64_t seed, std::uint64_t offset, double a, double b,
+void fill_random_cuda(Tensor& t, FillKind kind, std::uint64_t seed, philox::Offset offset, double a, double b,
                       Context& ctx) {
   const std::int64_t n = t.numel();
   const bool normal = kind == FillKind::Normal;

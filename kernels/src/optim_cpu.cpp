@@ -89,8 +89,8 @@ void adam_prepare(const Tensor* sq32, const Tensor* sq64, const Tensor* loss, do
   const char* op = "adam_prepare";
   NSAMP_CHECK(!sq32 || sq32->dtype() == DType::F32, op, ": sq32 must be float32, got ", sq32->desc());
   NSAMP_CHECK(!sq64 || sq64->dtype() == DType::F64, op, ": sq64 must be float64, got ", sq64->desc());
-  NSAMP_CHECK(!loss || (loss->dtype() == DType::F64 && loss->numel() == 1), op,
-              ": the loss must be one float64 value, got ", loss->desc());
+  NSAMP_CHECK(!loss || (is_floating(loss->dtype()) && loss->numel() == 1), op,
+              ": the loss must be one float value, got ", loss->desc());
   check_state(op, state, state, ctx);
   for (const Tensor* t : {sq32, sq64, loss})
     if (t) {
@@ -106,7 +106,10 @@ void adam_prepare(const Tensor* sq32, const Tensor* sq64, const Tensor* loss, do
   }
   adam_prepare_element(sq32 ? sq32->data<float>() : nullptr, sq32 ? sq32->numel() : 0,
                        sq64 ? sq64->data<double>() : nullptr, sq64 ? sq64->numel() : 0,
-                       loss ? *loss->data<double>() : loss_value, h, state.data<double>());
+                       !loss                         ? loss_value
+                       : loss->dtype() == DType::F64 ? *loss->data<double>()
+                                                     : double(*loss->data<float>()),
+                       h, state.data<double>());
 }
 
 void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const Tensor& state, Context& ctx) {

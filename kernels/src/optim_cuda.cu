@@ -35,8 +35,9 @@ __global__ void adam_state_kernel(T* __restrict__ param, const T* __restrict__ g
 }
 
 __global__ void adam_prepare_kernel(const float* sq32, std::int64_t n32, const double* sq64, std::int64_t n64,
-                                    const double* loss, double loss_value, AdamHyper h, double* st) {
-  adam_prepare_element(sq32, n32, sq64, n64, loss ? *loss : loss_value, h, st);
+                                    const float* loss32, const double* loss64, double loss_value, AdamHyper h,
+                                    double* st) {
+  adam_prepare_element(sq32, n32, sq64, n64, loss64 ? *loss64 : loss32 ? double(*loss32) : loss_value, h, st);
 }
 
 template <class T>
@@ -63,7 +64,9 @@ void adam_prepare_cuda(const Tensor* sq32, const Tensor* sq64, const Tensor* los
                        const AdamHyper& h, Tensor& state, Context& ctx) {
   adam_prepare_kernel<<<1, 1, 0, ctx.stream()>>>(
       sq32 ? sq32->data<float>() : nullptr, sq32 ? sq32->numel() : 0, sq64 ? sq64->data<double>() : nullptr,
-      sq64 ? sq64->numel() : 0, loss ? loss->data<double>() : nullptr, loss_value, h, state.data<double>());
+      sq64 ? sq64->numel() : 0, loss && loss->dtype() == DType::F32 ? loss->data<float>() : nullptr,
+      loss && loss->dtype() == DType::F64 ? loss->data<double>() : nullptr, loss_value, h,
+      state.data<double>());
   NSAMP_CUDA_CHECK_LAUNCH("adam_prepare state " + state.desc());
 }
 

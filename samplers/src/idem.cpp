@@ -6,6 +6,7 @@
 
 #include "device_values.h"
 #include "nsamp/core/fill.h"
+#include "nsamp/kernels/idem.h"
 #include "nsamp/kernels/index.h"
 #include "nsamp/kernels/transport.h"
 
@@ -74,19 +75,20 @@ void ReplayBuffer::load_state(const ag::StateDict& s, const std::string& prefix)
 }
 
 Tensor ReplayBuffer::sample(std::int64_t n) const {
-  NSAMP_CHECK(size_ > 0, "ReplayBuffer::sample: the buffer is empty");
   NSAMP_CHECK(n >= 0, "ReplayBuffer::sample: n must be >= 0, got ", n);
-  Context host(Device::cpu());
-  Tensor u = Tensor::empty(Shape{n}, DType::F64, Device::cpu(), host);
-  fill_uniform_at(u, ctx_.seed(), ctx_.reserve_rng(rng_counters(n, DType::F64)), host);
-  std::vector<std::int32_t> idx(static_cast<std::size_t>(n));
-  const double* uv = u.data<double>();
-  for (std::int64_t i = 0; i < n; ++i)
-    idx[std::size_t(i)] =
-        std::int32_t(std::min<std::int64_t>(size_ - 1, std::int64_t(uv[i] * double(size_))));
-  Tensor out = Tensor::empty(Shape{n, dim_}, data_.dtype(), ctx_);
-  if (n > 0) kernels::gather_rows(data_, Tensor::from_vector(idx, Shape{n}, ctx_.device(), ctx_), out, ctx_);
+  Tensor u = Tensor::empty(Shape{n}, DType::F64, ctx_), idx = Tensor::empty(Shape{n}, DType::I32, ctx_),
+         out = Tensor::empty(Shape{n, dim_}, data_.dtype(), ctx_);
+  sample_at(ctx_.seed(), ctx_.reserve_rng(rng_counters(n, DType::F64)), u, idx, out);
   return out;
+}
+
+void ReplayBuffer::sample_at(std::uint64_t seed, philox::Offset offset, Tensor& u, Tensor& idx,
+                             Tensor& out) const {
+  NSAMP_CHECK(size_ > 0, "ReplayBuffer::sample: the buffer is empty");
+  if (u.numel() == 0) return;
+  fill_uniform_at(u, seed, offset, ctx_);
+  kernels::buffer_indices(u, size_, idx, ctx_);
+  kernels::gather_rows(data_, idx, out, ctx_);
 }
 
 Tensor buffer_log_density(const Tensor& x, const Tensor& buffer, const std::vector<double>& sigma,

@@ -7,23 +7,13 @@
 #include "device_values.h"
 #include "nsamp/autograd/optim.h"
 #include "nsamp/core/fill.h"
+#include "nsamp/core/rng_counter.h"
+#include "nsamp/core/step_graph.h"
 #include "nsamp/kernels/elementwise.h"
+#include "nsamp/kernels/idem.h"
+#include "nsamp/kernels/transport.h"
 
 namespace nsamp::samplers {
-
-namespace {
-
-// n uniforms on (0, 1) from the context's Philox stream, on the host.
-std::vector<double> host_uniforms(std::int64_t n, Context& ctx) {
-  Context host(Device::cpu());
-  Tensor u = Tensor::empty(Shape{n}, DType::F64, Device::cpu(), host);
-  fill_uniform_at(u, ctx.seed(), ctx.reserve_rng(rng_counters(n, DType::F64)), host);
-  return u.to_doubles(host);
-}
-
-double scalar(const ag::Var& v, Context& ctx) { return v.value().to_doubles(ctx)[0]; }
-
-}  // namespace
 
 IdemSampler::IdemSampler(const targets::Target& target, const IdemConfig& config, DType dtype, Context& ctx)
     : target_(target),
@@ -96,9 +86,13 @@ Tensor IdemSampler::mc_score(const Tensor& y, const std::vector<double>& sigma, 
   const double a = cfg_.coord_scale;
   std::vector<double> sx(sigma.size());
   for (std::size_t i = 0; i < sigma.size(); ++i) sx[i] = a * sigma[i];
+  return mc_score(y, detail::device_values(sx, Shape{y.rows()}, y.dtype(), ctx), ctx, log_p);
+}
+
+Tensor IdemSampler::mc_score(const Tensor& y, const Tensor& sigma_x, Context& ctx, Tensor* log_p) const {
+  const double a = cfg_.coord_scale;
   Tensor score = Tensor::empty(y.shape(), y.dtype(), ctx);
-  target_.mc_score(to_target_units(y, ctx), detail::device_values(sx, Shape{y.rows()}, y.dtype(), ctx),
-                   cfg_.K, cfg_.clip / a, score, log_p, ctx);
+  target_.mc_score(to_target_units(y, ctx), sigma_x, cfg_.K, cfg_.clip / a, score, log_p, ctx);
   kernels::affine(score, a, 0.0, score, ctx);
   mf_.apply(score, ctx);
   return score;
@@ -161,9 +155,16 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
   const MeanFree& mf = s.mean_free();
   ag::Tape tp(ctx);
   Tensor z = Tensor::empty(Shape{B, d}, dt, ctx);
-  // Running sums: of the epoch (the plateau's metric) and since the last log.
-  double loss_sum = 0, ess_sum = 0, epoch_loss = 0;
-  std::int64_t epoch_steps = 0, epochs_since = 0, steps_since = 0;
+  // Running sums on the device (kernels::idem_accumulate): since the last log (loss, ESS) and of the epoch
+  // (the finite losses and their count: the plateau's metric).
+  enum { kLossSum = 0, kEssSum = 1, kEpochLoss = 2, kEpochSteps = 3 };
+  Tensor acc = Tensor::zeros(Shape{4}, DType::F64, ctx);
+  auto acc_set = [&](int slot, double v) {
+    Tensor e = acc.slice_rows(slot, slot + 1);
+    fill_constant(e, v, ctx);
+  };
+  auto acc_get = [&] { return acc.to_vector<double>(ctx); };
+  std::int64_t epochs_since = 0, steps_since = 0;
   // Position: epochs completed, inner steps done in the next one.
   std::int64_t first_epoch = 1, first_inner = 0;
   if (control && control->resume) {
@@ -176,10 +177,10 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
     adam.load_state(st, "state/adam/");
     plateau.load_state(st, "state/plateau/");
     buf.load_state(st, "state/buffer/");
-    loss_sum = st.get_double("state/loss_sum");
-    ess_sum = st.get_double("state/ess_sum");
-    epoch_loss = st.get_double("state/epoch_loss");
-    epoch_steps = st.get_int("state/epoch_steps");
+    acc_set(kLossSum, st.get_double("state/loss_sum"));
+    acc_set(kEssSum, st.get_double("state/ess_sum"));
+    acc_set(kEpochLoss, st.get_double("state/epoch_loss"));
+    acc_set(kEpochSteps, double(st.get_int("state/epoch_steps")));
     steps_since = st.get_int("state/steps_since");
     epochs_since = st.get_int("state/epochs_since");
   } else {
@@ -197,72 +198,108 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
     adam.save_state(st, "state/adam/");
     plateau.save_state(st, "state/plateau/");
     buf.save_state(st, "state/buffer/");
-    st.set_double("state/loss_sum", loss_sum);
-    st.set_double("state/ess_sum", ess_sum);
-    st.set_double("state/epoch_loss", epoch_loss);
-    st.set_int("state/epoch_steps", epoch_steps);
+    const std::vector<double> a = acc_get();
+    st.set_double("state/loss_sum", a[kLossSum]);
+    st.set_double("state/ess_sum", a[kEssSum]);
+    st.set_double("state/epoch_loss", a[kEpochLoss]);
+    st.set_int("state/epoch_steps", std::int64_t(a[kEpochSteps]));
     st.set_int("state/steps_since", steps_since);
     st.set_int("state/epochs_since", epochs_since);
     control->save(st, epochs_done);
   };
+  // One inner step with no host transfer: buffer rows, times, noise levels, IW-SM weights, the loss and
+  // Adam's decisions stay on the device, the Philox counters come from a device counter set before the step
+  // (the same counters the context hands out), gradients are zeroed in place after the first step made them.
+  // So it is replayed as a CUDA graph, captured again whenever the buffer has grown (its size is baked into
+  // the sampling and the buffer density); its first run is eager.
+  const std::uint64_t n_idx = rng_counters(B, DType::F64), n_t = n_idx, n_z = rng_counters(B * d, dt);
+  RngCounter rng(ctx);
+  Tensor u = Tensor::empty(Shape{B}, DType::F64, ctx), idx = Tensor::empty(Shape{B}, DType::I32, ctx),
+         y0 = Tensor::empty(Shape{B, d}, dt, ctx), times = Tensor::empty(Shape{B}, DType::F64, ctx),
+         t_col = Tensor::empty(Shape{B, 1}, dt, ctx), sigma = Tensor::empty(Shape{B, 1}, dt, ctx),
+         sigma_x = Tensor::empty(Shape{B}, dt, ctx), scale = Tensor::empty(Shape{B}, dt, ctx),
+         shift = Tensor::empty(Shape{B}, DType::F64, ctx), lambda = Tensor::empty(Shape{B}, DType::F64, ctx),
+         coef = Tensor::empty(Shape{B}, dt, ctx), ess = Tensor::empty(Shape{1}, DType::F64, ctx);
+  auto inner_step = [&] {
+    const std::uint64_t seed = ctx.seed();
+    buf.sample_at(seed, rng.at(0), u, idx, y0);
+    fill_uniform_at(times, seed, rng.at(n_idx), ctx);
+    kernels::VeLevels v;
+    v.sigma_min = sch.sigma_min;
+    v.sigma_max = sch.sigma_max;
+    v.coord_scale = c.coord_scale;
+    v.d_eff = double(mf.dof(d));
+    v.buffer_rows = buf.size();
+    v.lambda_h = c.lambda_h;
+    v.lambda_eps = c.lambda_eps;
+    kernels::idem_noise_levels(times, v, t_col, sigma, sigma_x, scale, shift, lambda, ctx);
+    mf.fill_normal_at(z, seed, rng.at(n_idx + n_t), ctx);
+    Tensor yt = Tensor::empty(Shape{B, d}, dt, ctx);
+    kernels::mul(z, sigma, yt, ctx);
+    kernels::add(yt, y0, yt, ctx);
+    const bool iw = c.importance_weighted;
+    Tensor log_p = Tensor::empty(Shape{B}, dt, ctx), kernel_sum;
+    const Tensor target = [&] {
+      NSAMP_RANGE("idem/mc_score");
+      return s.mc_score(yt, sigma_x, ctx, iw ? &log_p : nullptr);
+    }();
+    if (iw) {
+      kernel_sum = Tensor::empty(Shape{B}, dt, ctx);
+      kernels::log_kernel_sum(yt, buf.rows(), scale, kernel_sum, ctx);
+    }
+    kernels::idem_loss_weights(iw ? &log_p : nullptr, iw ? &kernel_sum : nullptr, shift, lambda, double(d),
+                               coef, ess, ctx);
+    for (ag::Var& p : params)
+      if (p.grad().defined()) {
+        Tensor g = p.grad();
+        zero(g, ctx);
+      }
+    const ag::Var pred = s.score(tp, ag::Var::leaf(t_col), ag::Var::leaf(yt));
+    const ag::Var r = ag::sub(tp, pred, ag::Var::leaf(target));
+    const ag::Var loss = ag::sum(tp, ag::mul(tp, ag::sq_norm_rows(tp, r), ag::Var::leaf(coef)));
+    tp.backward(loss);                // a non-finite loss makes non-finite gradients:
+    adam.enqueue_step(loss.value());  // Adam skips (and counts) the step
+    kernels::idem_accumulate(loss.value(), ess, acc, ctx);
+  };
+  StepGraph graph;
+  std::int64_t graph_rows = -1;
+  bool stepped = false;
   auto stop_now = [&] { return control && control->stop_requested && control->stop_requested(); };
   auto t_log = std::chrono::steady_clock::now();
   for (std::int64_t epoch = first_epoch; epoch <= opt.epochs; ++epoch) {
     const std::int64_t it0 = epoch == first_epoch ? first_inner : 0;
     if (it0 == 0) {
-      epoch_loss = 0;
-      epoch_steps = 0;
+      acc_set(kEpochLoss, 0);
+      acc_set(kEpochSteps, 0);
     }
     for (std::int64_t it = it0; it < opt.inner_steps && buf.size() >= opt.buffer_min; ++it) {
       NSAMP_RANGE("idem/inner_step");
-      const Tensor y0 = buf.sample(B);
-      const std::vector<double> t = host_uniforms(B, ctx);
-      std::vector<double> sigma(std::size_t(B), 0.0), coef(std::size_t(B), 0.0);
-      for (std::int64_t i = 0; i < B; ++i) sigma[std::size_t(i)] = sch.sigma(t[std::size_t(i)]);
-      Tensor yt = Tensor::empty(Shape{B, d}, dt, ctx);
-      mf.fill_normal(z, ctx);
-      kernels::mul(z, detail::device_column(sigma, dt, ctx), yt, ctx);
-      kernels::add(yt, y0, yt, ctx);
-      Tensor log_p = Tensor::empty(Shape{B}, dt, ctx);
-      const Tensor target = [&] {
-        NSAMP_RANGE("idem/mc_score");
-        return s.mc_score(yt, sigma, ctx, c.importance_weighted ? &log_p : nullptr);
-      }();
-      double ess = 1;
-      std::vector<double> w(std::size_t(B), 1.0 / double(B));
-      if (c.importance_weighted) {
-        const ImportanceWeights iw =
-            iw_weights(log_p.to_doubles(ctx),
-                       buffer_log_density(yt, buf.rows(), sigma, double(mf.dof(d)), ctx).to_doubles(ctx));
-        w = iw.w;
-        ess = iw.ess;
+      // The counters the step draws from, reserved in the order the step uses them.
+      const std::uint64_t base = ctx.reserve_rng(n_idx);
+      ctx.reserve_rng(n_t);
+      ctx.reserve_rng(n_z);
+      rng.set(base, ctx);
+      if (opt.cuda_graph && stepped) {
+        if (!graph.captured() || graph_rows != buf.size()) {
+          graph.capture(ctx, inner_step);
+          graph_rows = buf.size();
+        }
+        graph.replay();
+      } else {
+        inner_step();
+        stepped = true;
       }
-      for (std::int64_t i = 0; i < B; ++i)
-        coef[std::size_t(i)] =
-            (c.lambda_h ? sch.h(t[std::size_t(i)]) + c.lambda_eps : 1.0) * w[std::size_t(i)] / double(d);
-      adam.zero_grad();
-      const ag::Var pred = s.score(tp, ag::Var::leaf(detail::device_column(t, dt, ctx)), ag::Var::leaf(yt));
-      const ag::Var r = ag::sub(tp, pred, ag::Var::leaf(target));
-      const ag::Var loss =
-          ag::sum(tp, ag::mul(tp, ag::sq_norm_rows(tp, r),
-                              ag::Var::leaf(detail::device_values(coef, Shape{B}, dt, ctx))));
-      const double lv = scalar(loss, ctx);
-      if (std::isfinite(lv))
-        tp.backward(loss);
-      else
-        tp.clear();
-      adam.step(lv);  // skips (and counts) a non-finite loss or gradient
-      loss_sum += lv;
-      ess_sum += ess;
       ++steps_since;
-      if (std::isfinite(lv)) epoch_loss += lv, ++epoch_steps;
       if (it + 1 < opt.inner_steps && stop_now()) {
         if (control->save) save(epoch - 1, it + 1);
         control->stopped = true;
         return;
       }
     }
-    if (opt.plateau && epoch_steps > 0) plateau.step(epoch_loss / double(epoch_steps), adam);
+    if (opt.plateau) {
+      const std::vector<double> a = acc_get();
+      if (a[kEpochSteps] > 0) plateau.step(a[kEpochLoss] / a[kEpochSteps], adam);
+    }
     {
       NSAMP_RANGE("idem/buffer_refill");
       buf.push(s.reverse_sde(opt.samples_per_epoch, opt.sde_steps, false, ctx));
@@ -272,8 +309,9 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
     if (epoch % opt.log_every == 0 || eval_now) {
       IdemTrainLog log;
       log.epoch = epoch;
-      log.loss = steps_since > 0 ? loss_sum / double(steps_since) : NAN;
-      log.ess = steps_since > 0 ? ess_sum / double(steps_since) : 1.0;
+      const std::vector<double> a = acc_get();
+      log.loss = steps_since > 0 ? a[kLossSum] / double(steps_since) : NAN;
+      log.ess = steps_since > 0 ? a[kEssSum] / double(steps_since) : 1.0;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
       log.seconds_per_epoch = secs / double(epochs_since);
       log.skipped = adam.skipped();
@@ -284,7 +322,8 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
         log.eval = evaluate_idem(s, opt.eval_samples, opt.sde_steps, ctx);
       }
       on_log(log);
-      loss_sum = ess_sum = 0;
+      acc_set(kLossSum, 0);
+      acc_set(kEssSum, 0);
       steps_since = epochs_since = 0;
       t_log = std::chrono::steady_clock::now();
     }

@@ -35,6 +35,12 @@ ag::Var MeanFree::apply(ag::Tape& tp, const ag::Var& x) const {
   return ag::matmul(tp, x, ag::Var::leaf(P_));
 }
 
+void MeanFree::fill_normal_at(Tensor& x, std::uint64_t seed, philox::Offset offset, Context& ctx,
+                              double std) const {
+  nsamp::fill_normal_at(x, seed, offset, ctx, 0.0, std);
+  apply(x, ctx);
+}
+
 void MeanFree::fill_normal(Tensor& x, Context& ctx, double std) const {
   nsamp::fill_normal(x, ctx, 0.0, std);
   apply(x, ctx);

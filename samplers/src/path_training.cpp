@@ -111,20 +111,20 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
   };
   // lv and lv_traj steps make no host transfer: the loss, the paths kept and Adam's decisions stay on the
   // device (read back only to log), the noise offsets come from a device counter that the step advances, the
-  // gradients are zeroed in place. So the step can be replayed as a CUDA graph, recaptured only when the
-  // control clip changes (its value is a kernel argument); the first step runs eagerly to make the lazily
-  // built constants and workspaces outside the capture.
+  // gradients are zeroed in place (a parameter that gets none keeps none, as Adam expects). So the step can
+  // be replayed as a CUDA graph, recaptured only when the control clip changes (its value is a kernel
+  // argument); the first step runs eagerly to make the lazily built constants and workspaces outside the
+  // capture.
   const bool device_step = opt.loss != PathLoss::Kl;
   RngCounter noise(ctx, std::uint64_t(start) * per);
   Tensor stats = Tensor::zeros(Shape{2}, DType::F64, ctx.device(), ctx);
-  if (device_step)
-    for (ag::Var& p : params)
-      if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.dtype(), p.device(), ctx));
+  for (ag::Var& p : params) p.set_grad(Tensor());  // the first step makes them; later ones zero them in place
   auto device_body = [&] {
-    for (ag::Var& p : params) {
-      Tensor g = p.grad();
-      zero(g, ctx);
-    }
+    for (ag::Var& p : params)
+      if (p.grad().defined()) {
+        Tensor g = p.grad();
+        zero(g, ctx);
+      }
     {
       NSAMP_RANGE("path/loss_and_grad");
       ps.lv_loss_and_grad(opt.loss, opt.batch, opt.seed, noise.at(), stats, ctx);

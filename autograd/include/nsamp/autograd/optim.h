@@ -33,7 +33,7 @@ class Adam {
   // or the gradient norm is not finite the step is skipped: nothing changes and skipped() counts it.
   // Returns whether the step was applied (one read of the device state).
   bool step(double loss = 0.0);
-  // The same without any host transfer, the loss read on the device from a float64 one-element tensor:
+  // The same without any host transfer, the loss read on the device from a one-element float tensor:
   // the form a captured training step uses.
   void enqueue_step(const Tensor& loss);
   void zero_grad();

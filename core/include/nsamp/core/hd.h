@@ -30,6 +30,8 @@ NSAMP_HD_INLINE float log(float x) { return ::logf(x); }
 NSAMP_HD_INLINE double log(double x) { return ::log(x); }
 NSAMP_HD_INLINE float log1p(float x) { return ::log1pf(x); }
 NSAMP_HD_INLINE double log1p(double x) { return ::log1p(x); }
+NSAMP_HD_INLINE float expm1(float x) { return ::expm1f(x); }
+NSAMP_HD_INLINE double expm1(double x) { return ::expm1(x); }
 NSAMP_HD_INLINE float sqrt(float x) { return ::sqrtf(x); }
 NSAMP_HD_INLINE double sqrt(double x) { return ::sqrt(x); }
 NSAMP_HD_INLINE float tanh(float x) { return ::tanhf(x); }

@@ -42,7 +42,7 @@ struct AdamHyper {
 };
 
 // From the per-tensor sums of squares of the gradients (sq32 float32 [n32], then sq64 float64 [n64], either
-// may be null) and the loss (a float64 one-element tensor on the device, or `loss_value` when `loss` is
+// may be null) and the loss (a one-element float tensor on the device, or `loss_value` when `loss` is
 // null): the gradient norm, the skip decision (non-finite loss or norm) and, for a step that goes ahead,
 // steps + 1 and the coefficients with PyTorch's gradient clipping scale max_norm / (norm + 1e-6) when
 // below 1. state: float64 [kAdamStateSize] (any shape with that many elements) on the context's device.

@@ -10,8 +10,10 @@
 #pragma once
 
 #include <cstdint>
+
 #include <string>
 #include <vector>
+#include "nsamp/core/philox.h"
 
 #include "nsamp/autograd/state_dict.h"
 #include "nsamp/core/tensor.h"
@@ -35,8 +37,11 @@ class ReplayBuffer {
   std::int64_t capacity() const { return capacity_; }
   // The stored rows [size, dim] (in ring order: which row is oldest does not matter to the estimators).
   Tensor rows() const { return data_.slice_rows(0, size_); }
-  // n rows drawn uniformly with replacement (one uniform per row from the context's stream).
+  // n rows drawn uniformly with replacement (one float64 uniform per row from the context's stream).
   Tensor sample(std::int64_t n) const;
+  // The same into out [n, dim] from explicit counters (read on the device when the offset says so), with
+  // u float64 [n] and idx int32 [n] as workspaces: no host transfer.
+  void sample_at(std::uint64_t seed, philox::Offset offset, Tensor& u, Tensor& idx, Tensor& out) const;
   // Rows, size and ring position under `prefix` (checkpoints); load checks the shape first.
   void save_state(ag::StateDict& s, const std::string& prefix) const;
   void load_state(const ag::StateDict& s, const std::string& prefix);

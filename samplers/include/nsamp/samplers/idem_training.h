@@ -66,6 +66,8 @@ class IdemSampler {
   // log_p [B] when given.
   Tensor mc_score(const Tensor& y, const std::vector<double>& sigma, Context& ctx,
                   Tensor* log_p = nullptr) const;
+  // The same with the noise levels in target units a sigma already on the device (y's dtype, [B]).
+  Tensor mc_score(const Tensor& y, const Tensor& sigma_x, Context& ctx, Tensor* log_p = nullptr) const;
   // The reverse VE SDE from N(0, h(1) I) at t = 1 to t = 0 in `steps` Euler-Maruyama steps, driven by the
   // network (or, with use_mc, by S_K itself: iDEM's buffer initialisation for GMM), then the final gradient
   // steps when configured. Normalised units.
@@ -93,7 +95,10 @@ struct IdemTrainOptions {
   std::int64_t buffer_capacity = 10000, buffer_min = 1000, init_samples = 1024, samples_per_epoch = 1000;
   int sde_steps = 1000;
   bool init_from_prior = false;  // the buffer starts from prior samples (particles) instead of the S_K SDE
-  bool plateau = false;          // ReduceLROnPlateau (factor 0.1, patience 10) on the epoch's mean loss
+  // Replay the inner step as a CUDA graph (core/step_graph.h); on the CPU the same step runs with StepGraph's
+  // check that it makes no host transfer.
+  bool cuda_graph = true;
+  bool plateau = false;  // ReduceLROnPlateau (factor 0.1, patience 10) on the epoch's mean loss
   double lr_factor = 0.1;
   std::int64_t lr_patience = 10;
   std::int64_t log_every = 1, eval_every = 10, eval_samples = 1000;  // in epochs

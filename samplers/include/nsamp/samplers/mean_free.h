@@ -5,6 +5,7 @@
 #pragma once
 
 #include "nsamp/autograd/tape.h"
+#include "nsamp/core/philox.h"
 #include "nsamp/targets/target.h"
 
 namespace nsamp::samplers {
@@ -24,6 +25,9 @@ class MeanFree {
   ag::Var apply(ag::Tape& tp, const ag::Var& x) const;
   // A standard normal in the subspace: N(0, I) projected (std scales it), drawn from the context's stream.
   void fill_normal(Tensor& x, Context& ctx, double std = 1.0) const;
+  // The same from explicit Philox counters (which may be read on the device, philox::Offset).
+  void fill_normal_at(Tensor& x, std::uint64_t seed, philox::Offset offset, Context& ctx,
+                      double std = 1.0) const;
 
  private:
   targets::Particles p_;

@@ -1,0 +1,87 @@
+// iDEM / IW-SM family: the per-step numbers of an inner step (idem_iwsm.md) computed where the batch lives,
+// so that the step makes no host transfer and can be replayed as a CUDA graph: the VE noise levels of the
+// drawn times, the replay-buffer rows to start from, IW-SM's self-normalised weights with their ESS and the
+// loss weights, and the running sums the log reports. Arithmetic in float64, rounded to the batch's dtype
+// where a tensor of that dtype is written, in the order the host loop used before (the CPU path gives the
+// same bits).
+#pragma once
+
+#include <cstdint>
+
+#include "nsamp/core/hd.h"
+#include "nsamp/core/tensor.h"
+
+namespace nsamp::kernels {
+
+struct VeLevels {
+  double sigma_min = 1e-5, sigma_max = 1.0;  // h(t) = sigma_min^2 (exp(2 t log(sigma_max / sigma_min)) - 1)
+  double coord_scale = 1;                    // a: target units = a * training units
+  double d_eff = 1;                          // degrees of freedom of the noise (mean-free: (n - 1) D)
+  std::int64_t buffer_rows = 1;              // N of the buffer density
+  bool lambda_h = true;                      // lambda(t) = h(t) + lambda_eps, else 1
+  double lambda_eps = 0;
+};
+
+// From the noise times t (float64 [B]): t_col [B, 1] (t in the batch's dtype, the network's input), sigma
+// [B, 1] = sqrt(h(t)), sigma_x [B] = a sigma (target units), the buffer density's kernel scale 0.5 / sigma^2
+// [B] (all in the dtype of t_col), its log-normaliser shift = -log N - d_eff / 2 log(2 pi sigma^2) and
+// lambda(t) (float64 [B] each).
+void idem_noise_levels(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor& sigma, Tensor& sigma_x,
+                       Tensor& scale, Tensor& shift, Tensor& lambda, Context& ctx);
+
+// The loss weights coef [B] = lambda w / dim (coef's dtype) and the normalised ESS 1 / (B sum w^2) (float64
+// [1]). With log_p (log p~_t, [B]) and kernel_sum ([B], the buffer's log-kernel sum), w are the
+// self-normalised weights of l = log_p - log p^B, log p^B = kernel_sum + shift rounded to their dtype;
+// entries with a non-finite l weigh 0, and when none is finite the weights are NaN (the loss is then NaN and
+// the optimiser skips the step). Without them, w = 1/B and the ESS is 1.
+void idem_loss_weights(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
+                       const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx);
+
+// Replay-buffer rows from uniforms u (float64 [B]): idx = min(size - 1, floor(u size)), int32 [B].
+void buffer_indices(const Tensor& u, std::int64_t size, Tensor& idx, Context& ctx);
+
+// The training log's running sums: acc (float64 [4]) += (loss, ess, the loss if finite else 0, 1 if finite
+// else 0); loss is one float value, ess one float64.
+void idem_accumulate(const Tensor& loss, const Tensor& ess, Tensor& acc, Context& ctx);
+
+// ---- element math (host + device)
+
+struct VeElement {
+  double t_value, sigma, sigma_x, scale, shift, lambda;
+};
+
+NSAMP_HD_INLINE VeElement ve_element(double t, const VeLevels& v) {
+  const double ld = hd::log(v.sigma_max / v.sigma_min);
+  const double h = v.sigma_min * v.sigma_min * hd::expm1(2 * t * ld);
+  const double s = hd::sqrt(h);
+  constexpr double kPi = 3.14159265358979323846;
+  return {t,
+          s,
+          v.coord_scale * s,
+          0.5 / (s * s),
+          -hd::log(double(v.buffer_rows)) - 0.5 * v.d_eff * hd::log(2 * kPi * s * s),
+          v.lambda_h ? h + v.lambda_eps : 1.0};
+}
+
+// Entry i of idem_noise_levels' outputs.
+template <class T>
+NSAMP_HD_INLINE void store_ve(const VeElement& e, std::int64_t i, T* tc, T* sg, T* sx, T* sc, double* sh,
+                              double* la) {
+  tc[i] = T(e.t_value);
+  sg[i] = T(e.sigma);
+  sx[i] = T(e.sigma_x);
+  sc[i] = T(e.scale);
+  sh[i] = e.shift;
+  la[i] = e.lambda;
+}
+
+namespace detail {
+void idem_noise_levels_cuda(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor& sigma, Tensor& sigma_x,
+                            Tensor& scale, Tensor& shift, Tensor& lambda, Context& ctx);
+void idem_loss_weights_cuda(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
+                            const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx);
+void buffer_indices_cuda(const Tensor& u, std::int64_t size, Tensor& idx, Context& ctx);
+void idem_accumulate_cuda(const Tensor& loss, const Tensor& ess, Tensor& acc, Context& ctx);
+}  // namespace detail
+
+}  // namespace nsamp::kernels
