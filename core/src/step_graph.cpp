@@ -48,9 +48,11 @@ void StepGraph::capture(Context& ctx, std::function<void()> body) {
           detail::cuda_capture_end(ctx.stream(), false, nullptr);
           throw;
         }
-        NSAMP_CHECK(ctx.host_transfers() == transfers, "StepGraph: the step made ",
-                    ctx.host_transfers() - transfers,
-                    " host transfer(s) of device tensors; it cannot be captured as a CUDA graph");
+        if (ctx.host_transfers() != transfers) {
+          detail::cuda_capture_end(ctx.stream(), false, nullptr);
+          NSAMP_FAIL("StepGraph: the step made ", ctx.host_transfers() - transfers,
+                     " host transfer(s) of device tensors; it cannot be captured as a CUDA graph");
+        }
         exec_ = detail::cuda_capture_end(ctx.stream(), true, &graph_);
       } catch (const std::exception& e) {
         ctx.allocator().end_pool();
