@@ -30,7 +30,7 @@ KEYS = {
 # extra timed fields shown as their own rows (bench_dikl's phases)
 PHASES = {"dikl_iteration": ["score_ms", "posterior_ms", "generator_ms"]}
 IMPLS = ["torch_eager", "torch_compile"]
-NSAMP_VARIANT = {"mlp": ("path", "whole_network"), "path_step": ("graph", "on")}
+NSAMP_VARIANT = {"mlp": ("path", "whole_network"), "path_step": ("graph", "on"), "idem_inner_step": ("graph", "on")}
 
 
 def read(paths):
