@@ -58,11 +58,19 @@ void* CachingAllocator::allocate(std::size_t bytes) {
   stats_.allocations++;
   std::size_t got = size;
   void* ptr = take_best_fit(open_pool_ ? pools_[open_pool_].free_blocks : free_blocks_, size, &got);
+  if (!ptr && open_pool_) {
+    // A capture may take an ordinary cached block (no graph addresses those; reuse is stream-ordered), so
+    // that successive captures recycle memory instead of each growing the reserve.
+    ptr = take_best_fit(free_blocks_, size, &got);
+    if (ptr) block_pool_.emplace(ptr, open_pool_);
+  }
   if (ptr) {
     stats_.cache_hits++;
   } else {
     ptr = sys_alloc_(size, device_.index);
-    if (!ptr && !free_blocks_.empty()) {  // out of memory: give the cache back and try once more
+    // Out of memory: give the cache back and try once more, but never during a capture (cudaFree would
+    // synchronise the capturing stream).
+    if (!ptr && !free_blocks_.empty() && !open_pool_) {
       release_cache_locked();
       ptr = sys_alloc_(size, device_.index);
     }
@@ -88,12 +96,14 @@ void CachingAllocator::deallocate(void* ptr) {
   live_blocks_.erase(it);
   stats_.bytes_in_use -= size;
   auto pool = block_pool_.find(ptr);
-  if (pool != block_pool_.end())
+  if (pool != block_pool_.end() && (open_pool_ == 0 || pool->second == open_pool_)) {
     pools_[pool->second].free_blocks.emplace(size, ptr);
-  else if (open_pool_)
+  } else if (open_pool_) {  // from outside the open pool (another graph's included): the capture addresses it
+    if (pool != block_pool_.end()) block_pool_.erase(pool);
     pools_[open_pool_].held.emplace_back(ptr, size);
-  else
+  } else {
     free_blocks_.emplace(size, ptr);
+  }
 }
 
 std::uint64_t CachingAllocator::begin_pool() {

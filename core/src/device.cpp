@@ -12,9 +12,12 @@ namespace nsamp {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "float32";
-    case DType::F64: return "float64";
-    default: return "int32";
+    case DType::F32:
+      return "float32";
+    case DType::F64:
+      return "float64";
+    default:
+      return "int32";
   }
 }
 

@@ -1,5 +1,7 @@
 #include "nsamp/core/step_graph.h"
 
+#include <exception>
+
 #include "cuda_runtime_internal.h"
 #include "nsamp/core/config.h"
 #include "nsamp/core/error.h"
@@ -15,10 +17,15 @@ StepGraph::~StepGraph() {
 }
 
 void StepGraph::reset() {
+  std::exception_ptr fault;
   if (ctx_ && (exec_ || pool_)) {
     if constexpr (kCudaBuilt) {
       // The pool's blocks may go to others only once the graph's last replay is done with them.
-      ctx_->synchronize();
+      try {
+        ctx_->synchronize();
+      } catch (...) {  // a sticky fault: the state is dropped all the same, then reported
+        fault = std::current_exception();
+      }
       detail::cuda_graph_destroy(exec_, graph_);
     }
     ctx_->allocator().release_pool(pool_);
@@ -28,6 +35,7 @@ void StepGraph::reset() {
   pool_ = 0;
   body_ = nullptr;
   replays_ = 0;
+  if (fault) std::rethrow_exception(fault);
 }
 
 void StepGraph::capture(Context& ctx, std::function<void()> body) {
@@ -39,7 +47,7 @@ void StepGraph::capture(Context& ctx, std::function<void()> body) {
       NSAMP_RANGE("graph/capture");
       ctx.make_current();
       pool_ = ctx.allocator().begin_pool();
-      const std::uint64_t transfers = ctx.host_transfers();
+      const std::uint64_t transfers = ctx.host_transfers(), rng = ctx.rng_offset();
       try {
         detail::cuda_capture_begin(ctx.stream());
         try {
@@ -48,18 +56,23 @@ void StepGraph::capture(Context& ctx, std::function<void()> body) {
           detail::cuda_capture_end(ctx.stream(), false, nullptr);
           throw;
         }
-        if (ctx.host_transfers() != transfers) {
+        if (ctx.host_transfers() != transfers || ctx.rng_offset() != rng) {
           detail::cuda_capture_end(ctx.stream(), false, nullptr);
           NSAMP_FAIL("StepGraph: the step made ", ctx.host_transfers() - transfers,
-                     " host transfer(s) of device tensors; it cannot be captured as a CUDA graph");
+                     " host transfer(s) of device tensors and reserved ", ctx.rng_offset() - rng,
+                     " Philox counters on the host; it cannot be captured as a CUDA graph");
         }
         exec_ = detail::cuda_capture_end(ctx.stream(), true, &graph_);
-      } catch (const std::exception& e) {
+      } catch (...) {
         ctx.allocator().end_pool();
         ctx.allocator().release_pool(pool_);  // nothing of the failed capture ever ran
         pool_ = 0;
-        NSAMP_FAIL("StepGraph: capturing the step as a CUDA graph failed: ", e.what(),
-                   " (set cuda_graph=false to run it uncaptured)");
+        try {
+          throw;
+        } catch (const std::exception& e) {
+          NSAMP_FAIL("StepGraph: capturing the step as a CUDA graph failed: ", e.what(),
+                     " (set cuda_graph=false to run it uncaptured)");
+        }
       }
       ctx.allocator().end_pool();
     }
@@ -77,12 +90,15 @@ void StepGraph::replay() {
     }
     return;
   }
-  const std::uint64_t transfers = ctx_->host_transfers();
+  const std::uint64_t transfers = ctx_->host_transfers(), rng = ctx_->rng_offset();
   body_();
   NSAMP_CHECK(ctx_->host_transfers() == transfers, "StepGraph: the step made ",
               ctx_->host_transfers() - transfers,
               " host transfer(s) of the context's tensors (to_vector/from_vector); on CUDA it could not be "
               "captured as a graph");
+  NSAMP_CHECK(ctx_->rng_offset() == rng, "StepGraph: the step reserved ", ctx_->rng_offset() - rng,
+              " Philox counters from the context on the host; a CUDA graph would replay the same numbers "
+              "every time (take them from an RngCounter)");
 }
 
 }  // namespace nsamp

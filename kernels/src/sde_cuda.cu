@@ -72,7 +72,8 @@ __global__ void lv_group_kernel(const T* __restrict__ R, std::int64_t group, dou
                                 double* __restrict__ g) {
   __shared__ typename LvReduce::TempStorage tmp;
   __shared__ double s_mean;
-  const T* r = R + blockIdx.x * group;
+  const std::int64_t gi = blockIdx.x;
+  const T* r = R + gi * group;
   double sum = 0, n = 0;
   for (std::int64_t j = threadIdx.x; j < group; j += kLvThreads) {
     const double v = double(r[j]);
@@ -92,9 +93,9 @@ __global__ void lv_group_kernel(const T* __restrict__ R, std::int64_t group, dou
   __syncthreads();
   var = LvReduce(tmp).Sum(var);
   if (threadIdx.x == 0) {
-    g[3 * blockIdx.x] = n;
-    g[3 * blockIdx.x + 1] = mean;
-    g[3 * blockIdx.x + 2] = n >= 2 ? var / (n - 1) : 0.0;
+    g[3 * gi] = n;
+    g[3 * gi + 1] = mean;
+    g[3 * gi + 2] = n >= 2 ? var / (n - 1) : 0.0;
   }
 }
 

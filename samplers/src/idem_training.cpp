@@ -89,10 +89,11 @@ Tensor IdemSampler::mc_score(const Tensor& y, const std::vector<double>& sigma, 
   return mc_score(y, detail::device_values(sx, Shape{y.rows()}, y.dtype(), ctx), ctx, log_p);
 }
 
-Tensor IdemSampler::mc_score(const Tensor& y, const Tensor& sigma_x, Context& ctx, Tensor* log_p) const {
+Tensor IdemSampler::mc_score(const Tensor& y, const Tensor& sigma_x, Context& ctx, Tensor* log_p,
+                             const philox::Offset* noise) const {
   const double a = cfg_.coord_scale;
   Tensor score = Tensor::empty(y.shape(), y.dtype(), ctx);
-  target_.mc_score(to_target_units(y, ctx), sigma_x, cfg_.K, cfg_.clip / a, score, log_p, ctx);
+  target_.mc_score(to_target_units(y, ctx), sigma_x, cfg_.K, cfg_.clip / a, score, log_p, ctx, noise);
   kernels::affine(score, a, 0.0, score, ctx);
   mf_.apply(score, ctx);
   return score;
@@ -212,7 +213,8 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
   // (the same counters the context hands out), gradients are zeroed in place after the first step made them.
   // So it is replayed as a CUDA graph, captured again whenever the buffer has grown (its size is baked into
   // the sampling and the buffer density); its first run is eager.
-  const std::uint64_t n_idx = rng_counters(B, DType::F64), n_t = n_idx, n_z = rng_counters(B * d, dt);
+  const std::uint64_t n_idx = rng_counters(B, DType::F64), n_t = n_idx, n_z = rng_counters(B * d, dt),
+                      n_mc = rng_counters(B * c.K * d, dt);
   RngCounter rng(ctx);
   Tensor u = Tensor::empty(Shape{B}, DType::F64, ctx), idx = Tensor::empty(Shape{B}, DType::I32, ctx),
          y0 = Tensor::empty(Shape{B, d}, dt, ctx), times = Tensor::empty(Shape{B}, DType::F64, ctx),
@@ -241,7 +243,8 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
     Tensor log_p = Tensor::empty(Shape{B}, dt, ctx), kernel_sum;
     const Tensor target = [&] {
       NSAMP_RANGE("idem/mc_score");
-      return s.mc_score(yt, sigma_x, ctx, iw ? &log_p : nullptr);
+      const philox::Offset mc = rng.at(n_idx + n_t + n_z);
+      return s.mc_score(yt, sigma_x, ctx, iw ? &log_p : nullptr, &mc);
     }();
     if (iw) {
       kernel_sum = Tensor::empty(Shape{B}, dt, ctx);
@@ -278,6 +281,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       const std::uint64_t base = ctx.reserve_rng(n_idx);
       ctx.reserve_rng(n_t);
       ctx.reserve_rng(n_z);
+      ctx.reserve_rng(n_mc);
       rng.set(base, ctx);
       if (opt.cuda_graph && stepped) {
         if (!graph.captured() || graph_rows != buf.size()) {

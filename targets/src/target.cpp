@@ -94,7 +94,9 @@ void mc_score_chunked(const Target& t, const McScoreArgs& a, Context& ctx) {
     Tensor y = Tensor::empty(Shape{rows, d}, dt, ctx), e = Tensor::empty(Shape{rows}, dt, ctx),
            g = Tensor::empty(Shape{rows, d}, dt, ctx);
     fill_normal_at(y, a.draws.seed,
-                   a.draws.noise + std::uint64_t(p0 * K * d) / philox::values_per_counter<T>(), ctx);
+                   philox::Offset(a.draws.noise + std::uint64_t(p0 * K * d) / philox::values_per_counter<T>(),
+                                  a.draws.base),
+                   ctx);
     T* py = y.data<T>();
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t b = p0 + r / K;
@@ -116,7 +118,7 @@ void mc_score_chunked(const Target& t, const McScoreArgs& a, Context& ctx) {
 }  // namespace
 
 void Target::mc_score(const Tensor& x, const Tensor& sigma, std::int64_t K, double clip_max, Tensor& score,
-                      Tensor* log_p, Context& ctx) const {
+                      Tensor* log_p, Context& ctx, const philox::Offset* noise) const {
   const char* op = "mc_score";
   check_batch(op, *this, x, ctx);
   NSAMP_CHECK(K >= 1, op, "(", name(), "): K must be at least 1, got ", K);
@@ -133,7 +135,12 @@ void Target::mc_score(const Tensor& x, const Tensor& sigma, std::int64_t K, doub
               score.desc());
   McScoreArgs a{x, sigma, K, clip_max, particles().spatial, score, log_p ? *log_p : Tensor(), {}};
   a.draws.seed = ctx.seed();
-  a.draws.noise = ctx.reserve_rng(rng_counters(x.rows() * K * x.cols(), x.dtype()));
+  if (noise) {
+    a.draws.noise = noise->offset;
+    a.draws.base = noise->base;
+  } else {
+    a.draws.noise = ctx.reserve_rng(rng_counters(x.rows() * K * x.cols(), x.dtype()));
+  }
   if (x.rows() == 0 || fused_mc_score(a, ctx)) return;
   NSAMP_CHECK(x.device().is_cpu(), op, "(", name(), "): this target has no fused estimator on ",
               x.device().str(), "; give host tensors");

@@ -22,6 +22,8 @@ namespace nsamp::kernels {
 
 struct McDraws {
   std::uint64_t seed = 0, noise = 0;
+  const std::uint64_t* base = nullptr;  // added to noise when the kernel runs (philox::Offset)
+  NSAMP_HD_INLINE std::uint64_t noise_at(std::uint64_t k) const { return (base ? noise + *base : noise) + k; }
 };
 
 // The streaming state: m the running max of the log-weights l_i, s = sum exp(l_i - m), v = sum exp(l_i - m)
@@ -83,7 +85,7 @@ NSAMP_HD void mc_score_samples(const F& f, const T* x, T sigma, std::int64_t b, 
     std::uint64_t block = ~std::uint64_t(0);
     for (std::int64_t j = 0; j < d; ++j) {
       const std::uint64_t k = std::uint64_t((b * K + i) * d + j);
-      if (k / kPer != block) philox::normal_block(r.seed, r.noise + (block = k / kPer), z);
+      if (k / kPer != block) philox::normal_block(r.seed, r.noise_at(block = k / kPer), z);
       y[j] = x[j] + sigma * z[k % kPer];
     }
     const T e = f.eval(y, gy);

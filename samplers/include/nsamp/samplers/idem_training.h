@@ -67,7 +67,9 @@ class IdemSampler {
   Tensor mc_score(const Tensor& y, const std::vector<double>& sigma, Context& ctx,
                   Tensor* log_p = nullptr) const;
   // The same with the noise levels in target units a sigma already on the device (y's dtype, [B]).
-  Tensor mc_score(const Tensor& y, const Tensor& sigma_x, Context& ctx, Tensor* log_p = nullptr) const;
+  // With `noise`, S_K's normals come from those counters (see Target::mc_score).
+  Tensor mc_score(const Tensor& y, const Tensor& sigma_x, Context& ctx, Tensor* log_p = nullptr,
+                  const philox::Offset* noise = nullptr) const;
   // The reverse VE SDE from N(0, h(1) I) at t = 1 to t = 0 in `steps` Euler-Maruyama steps, driven by the
   // network (or, with use_mc, by S_K itself: iDEM's buffer initialisation for GMM), then the final gradient
   // steps when configured. Normalised units.

@@ -80,8 +80,10 @@ class Target {
   // Z p_sigma(x). Draws B K dim normals from the context's stream. One fused pass per point, storing no
   // K x dim gradients, for the built-in and functor targets (CPU: a thread per point; CUDA: a block per
   // point, its threads over the samples); host callbacks evaluate chunks of samples instead.
+  // With `noise` given, the B K dim normals come from those counters instead (rng_counters(B K dim) of them;
+  // the offset may be read on the device: a step captured as a CUDA graph).
   void mc_score(const Tensor& x, const Tensor& sigma, std::int64_t K, double clip_max, Tensor& score,
-                Tensor* log_p, Context& ctx) const;
+                Tensor* log_p, Context& ctx, const philox::Offset* noise = nullptr) const;
 
  protected:
   // Backend work behind the checks in energy() / energy_and_grad() / sample(): x is [B, dim], e [B],
