@@ -116,30 +116,22 @@ ImportanceWeights iw_weights(const std::vector<double>& log_p_tilde,
               "iw_weights: need two equal, non-empty sets of log densities, got ", log_p_tilde.size(),
               " and ", log_p_buffer.size());
   ImportanceWeights r;
-  r.w.assign(log_p_tilde.size(), 0.0);
-  double m = -std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < r.w.size(); ++i) {
-    const double l = log_p_tilde[i] - log_p_buffer[i];
-    if (std::isfinite(l))
-      m = std::max(m, l);
-    else
-      ++r.dropped;
-  }
-  NSAMP_CHECK(std::isfinite(m), "iw_weights: no finite log-weight in the batch of ", r.w.size());
-  double s = 0;
-  for (std::size_t i = 0; i < r.w.size(); ++i) {
-    const double l = log_p_tilde[i] - log_p_buffer[i];
-    if (std::isfinite(l)) {
-      r.w[i] = std::exp(l - m);
-      s += r.w[i];
-    }
-  }
-  double s2 = 0;
-  for (double& w : r.w) {
-    w /= s;
-    s2 += w * w;
-  }
-  r.ess = 1.0 / (double(r.w.size()) * s2);
+  for (std::size_t i = 0; i < log_p_tilde.size(); ++i)
+    if (!std::isfinite(log_p_tilde[i] - log_p_buffer[i])) ++r.dropped;
+  NSAMP_CHECK(r.dropped < std::int64_t(log_p_tilde.size()),
+              "iw_weights: no finite log-weight in the batch of ", log_p_tilde.size());
+  // The training step's own weights (kernels::idem_loss_weights) with lambda = 1, dim = 1 and no shift.
+  Context host(Device::cpu());
+  const Shape n{std::int64_t(log_p_tilde.size())};
+  const Tensor lp = Tensor::from_vector(log_p_tilde, n, Device::cpu(), host),
+               lb = Tensor::from_vector(log_p_buffer, n, Device::cpu(), host),
+               zero = Tensor::zeros(n, DType::F64, host);
+  Tensor one = Tensor::empty(n, DType::F64, host), w = Tensor::empty(n, DType::F64, host),
+         ess = Tensor::empty(Shape{1}, DType::F64, host);
+  fill_constant(one, 1.0, host);
+  kernels::idem_loss_weights(&lp, &lb, zero, one, 1.0, w, ess, host);
+  r.w = w.to_vector<double>(host);
+  r.ess = ess.to_vector<double>(host)[0];
   return r;
 }
 
