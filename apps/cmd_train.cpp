@@ -150,6 +150,7 @@ nlohmann::json dikl_defaults() {
           {"gen_lr", 1e-3},
           {"score_lr", 1e-4},
           {"clip_grad", 10.0},
+          {"cuda_graph", true},  // each iteration replayed as a CUDA graph after the first
           {"log_every", 50},
           {"eval_every", 1000},
           {"eval_samples", 10000},
@@ -197,6 +198,7 @@ samplers::DiklTrainOptions dikl_options(const RunConfig& c) {
   o.eval_every = c.integer("eval_every");
   o.eval_samples = c.integer("eval_samples");
   o.seed = std::uint64_t(c.integer("seed"));
+  o.cuda_graph = c.flag("cuda_graph");
   return o;
 }
 

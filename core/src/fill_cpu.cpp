@@ -86,16 +86,14 @@ void fill_uniform(Tensor& t, Context& ctx, double low, double high) {
   check_float_fill("fill_uniform", t);
   check_on_context("fill_uniform", t, ctx);
   NSAMP_CHECK(low <= high, "fill_uniform: low ", low, " > high ", high);
-  const std::uint64_t offset = ctx.reserve_rng(rng_counters(t.numel(), t.dtype()));
-  fill_uniform_at(t, ctx.seed(), offset, ctx, low, high);
+  fill_uniform_at(t, ctx.seed(), ctx.draw_rng(rng_counters(t.numel(), t.dtype())), ctx, low, high);
 }
 
 void fill_normal(Tensor& t, Context& ctx, double mean, double stddev) {
   check_float_fill("fill_normal", t);
   check_on_context("fill_normal", t, ctx);
   NSAMP_CHECK(stddev >= 0, "fill_normal: negative standard deviation ", stddev);
-  const std::uint64_t offset = ctx.reserve_rng(rng_counters(t.numel(), t.dtype()));
-  fill_normal_at(t, ctx.seed(), offset, ctx, mean, stddev);
+  fill_normal_at(t, ctx.seed(), ctx.draw_rng(rng_counters(t.numel(), t.dtype())), ctx, mean, stddev);
 }
 
 void fill_uniform_at(Tensor& t, std::uint64_t seed, philox::Offset offset, Context& ctx, double low,

@@ -35,4 +35,13 @@ std::uint64_t RngCounter::value(Context& ctx) const {
   return v;
 }
 
+RngCounter::Scope::Scope(Context& ctx, const RngCounter& counter) : ctx_(ctx) {
+  NSAMP_CHECK(!ctx.rng_counter(), "RngCounter::Scope: the context already draws from a device counter");
+  ctx.attach_rng_counter(counter.ptr());
+}
+
+RngCounter::Scope::~Scope() { ctx_.attach_rng_counter(nullptr); }
+
+std::uint64_t RngCounter::Scope::used() const { return ctx_.rng_counter_drawn(); }
+
 }  // namespace nsamp

@@ -12,15 +12,6 @@ namespace nsamp::kernels {
 
 namespace {
 
-void check_f64(const char* op, const Tensor& t, const char* name, std::int64_t n, const Tensor& like,
-               Context& ctx) {
-  NSAMP_CHECK(t.defined() && t.dtype() == DType::F64 && t.numel() == n, op, ": ", name,
-              " must be float64 with ", n, " elements, got ", t.defined() ? t.desc() : "an undefined tensor");
-  NSAMP_CHECK(t.device() == like.device(), op, ": ", name, " ", t.desc(), " is not on ", like.desc(),
-              "'s device");
-  check_on_context(op, t, ctx);
-}
-
 template <class T>
 void loss_weights_cpu(const T* log_p, const T* ks, const double* shift, const double* lambda, double dim,
                       std::int64_t B, T* coef, double* ess) {

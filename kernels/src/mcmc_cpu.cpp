@@ -119,13 +119,13 @@ void check_tilt(const char* op, const Tensor& x, const GaussianTilt& tilt, Conte
 
 }  // namespace
 
-void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
+void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, StepSize step, Tensor& y,
                       Context& ctx, const GaussianTilt& tilt) {
   check_operands("langevin_propose", ctx, {{"y", &y}, {"x", &x}, {"grad", &grad}, {"noise", &noise}});
   check_shape("langevin_propose", x, "x", y.shape());
   check_shape("langevin_propose", grad, "grad", y.shape());
   check_shape("langevin_propose", noise, "noise", y.shape());
-  NSAMP_CHECK(step > 0, "langevin_propose: step must be positive, got ", step);
+  NSAMP_CHECK(step.valid(), "langevin_propose: step must be positive, got ", step.value);
   NSAMP_CHECK(y.rank() == 2, "langevin_propose: states must be [B, d], got ", y.desc());
   check_tilt("langevin_propose", x, tilt, ctx);
   if (y.numel() == 0) return;
@@ -137,18 +137,19 @@ void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, 
     return;
   }
   if (y.dtype() == DType::F32)
-    propose_cpu(x.data<float>(), grad.data<float>(), noise.data<float>(), float(step), y.data<float>(),
+    propose_cpu(x.data<float>(), grad.data<float>(), noise.data<float>(), step.get<float>(), y.data<float>(),
                 tilt_view<float>(tilt), y.rows(), y.cols());
   else
-    propose_cpu(x.data<double>(), grad.data<double>(), noise.data<double>(), step, y.data<double>(),
-                tilt_view<double>(tilt), y.rows(), y.cols());
+    propose_cpu(x.data<double>(), grad.data<double>(), noise.data<double>(), step.get<double>(),
+                y.data<double>(), tilt_view<double>(tilt), y.rows(), y.cols());
 }
 
 void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
-                 const Tensor& log_u, double step, Tensor& accepted, Context& ctx, const GaussianTilt& tilt) {
+                 const Tensor& log_u, StepSize step, Tensor& accepted, Context& ctx,
+                 const GaussianTilt& tilt) {
   const char* op = "mala_accept";
   check_accept(op, x, e, grad, y, ey, gy, Tensor(), log_u, accepted, ctx);
-  NSAMP_CHECK(step > 0, op, ": step must be positive, got ", step);
+  NSAMP_CHECK(step.valid(), op, ": step must be positive, got ", step.value);
   check_tilt(op, x, tilt, ctx);
   if (x.rows() == 0) return;
   if (x.device().is_cuda()) {
@@ -161,11 +162,11 @@ void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tens
   const std::int64_t B = x.rows(), d = x.cols();
   if (x.dtype() == DType::F32)
     accept_cpu(x.data<float>(), e.data<float>(), grad.data<float>(), y.data<float>(), ey.data<float>(),
-               gy.data<float>(), log_u.data<float>(), float(step), accepted.data<float>(),
+               gy.data<float>(), log_u.data<float>(), step.get<float>(), accepted.data<float>(),
                tilt_view<float>(tilt), B, d);
   else
     accept_cpu(x.data<double>(), e.data<double>(), grad.data<double>(), y.data<double>(), ey.data<double>(),
-               gy.data<double>(), log_u.data<double>(), step, accepted.data<double>(),
+               gy.data<double>(), log_u.data<double>(), step.get<double>(), accepted.data<double>(),
                tilt_view<double>(tilt), B, d);
 }
 

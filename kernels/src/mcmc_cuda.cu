@@ -10,8 +10,9 @@ namespace {
 
 template <class T>
 __global__ void propose_kernel(const T* __restrict__ x, const T* __restrict__ g, const T* __restrict__ z,
-                               T step, T* __restrict__ y, TiltView<T> tilt, std::int64_t n, std::int64_t d) {
-  const T s = sqrt(T(2) * step);
+                               StepSize st, T* __restrict__ y, TiltView<T> tilt, std::int64_t n,
+                               std::int64_t d) {
+  const T step = st.get<T>(), s = sqrt(T(2) * step);
   NSAMP_GRID_STRIDE(i, n) y[i] = x[i] - step * tilt.du(i / d, d, i % d, x[i], g[i]) + s * z[i];
 }
 
@@ -30,8 +31,9 @@ __global__ void tilt_kernel(const T* __restrict__ x, const T* e, const T* g, Til
 template <class T>
 __global__ void accept_kernel(T* __restrict__ x, T* __restrict__ e, T* __restrict__ g,
                               const T* __restrict__ y, const T* __restrict__ ey, const T* __restrict__ gy,
-                              const T* __restrict__ log_u, T step, T* __restrict__ acc, TiltView<T> tilt,
+                              const T* __restrict__ log_u, StepSize st, T* __restrict__ acc, TiltView<T> tilt,
                               std::int64_t B, std::int64_t d) {
+  const T step = st.get<T>();
   const int lane = threadIdx.x & 31;
   const std::int64_t warps = std::int64_t(gridDim.x) * (blockDim.x >> 5);
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x >> 5) + (threadIdx.x >> 5); b < B; b += warps) {
@@ -113,13 +115,13 @@ void metropolis_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y,
   NSAMP_CUDA_CHECK_LAUNCH("metropolis_accept " + x.desc());
 }
 
-void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
+void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& noise, StepSize step, Tensor& y,
                            const GaussianTilt& tilt, Context& ctx) {
   const std::int64_t n = y.numel(), d = y.cols();
   if (y.dtype() == DType::F32)
     propose_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(x.data<float>(), grad.data<float>(),
-                                                               noise.data<float>(), float(step),
-                                                               y.data<float>(), tilt_view<float>(tilt), n, d);
+                                                               noise.data<float>(), step, y.data<float>(),
+                                                               tilt_view<float>(tilt), n, d);
   else
     propose_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(x.data<double>(), grad.data<double>(),
                                                                noise.data<double>(), step, y.data<double>(),
@@ -128,15 +130,14 @@ void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& no
 }
 
 void mala_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
-                      const Tensor& log_u, double step, Tensor& accepted, const GaussianTilt& tilt,
+                      const Tensor& log_u, StepSize step, Tensor& accepted, const GaussianTilt& tilt,
                       Context& ctx) {
   const std::int64_t B = x.rows(), d = x.cols();
   const int grid = grid_for(B * 32);
   if (x.dtype() == DType::F32)
-    accept_kernel<<<grid, kThreads, 0, ctx.stream()>>>(x.data<float>(), e.data<float>(), grad.data<float>(),
-                                                       y.data<float>(), ey.data<float>(), gy.data<float>(),
-                                                       log_u.data<float>(), float(step),
-                                                       accepted.data<float>(), tilt_view<float>(tilt), B, d);
+    accept_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
+        x.data<float>(), e.data<float>(), grad.data<float>(), y.data<float>(), ey.data<float>(),
+        gy.data<float>(), log_u.data<float>(), step, accepted.data<float>(), tilt_view<float>(tilt), B, d);
   else
     accept_kernel<<<grid, kThreads, 0, ctx.stream()>>>(
         x.data<double>(), e.data<double>(), grad.data<double>(), y.data<double>(), ey.data<double>(),

@@ -28,4 +28,13 @@ void check_shape(const char* op, const Tensor& t, const char* name, const Shape&
   NSAMP_CHECK(t.shape() == expected, op, ": ", name, " must have shape ", expected.str(), ", got ", t.desc());
 }
 
+void check_f64(const char* op, const Tensor& t, const char* name, std::int64_t n, const Tensor& like,
+               Context& ctx) {
+  NSAMP_CHECK(t.defined() && t.dtype() == DType::F64 && t.numel() == n, op, ": ", name,
+              " must be float64 with ", n, " elements, got ", t.defined() ? t.desc() : "an undefined tensor");
+  NSAMP_CHECK(t.device() == like.device(), op, ": ", name, " ", t.desc(), " is not on ", like.desc(),
+              "'s device");
+  check_on_context(op, t, ctx);
+}
+
 }  // namespace nsamp::kernels

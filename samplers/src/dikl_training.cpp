@@ -1,5 +1,7 @@
 #include "nsamp/samplers/dikl_training.h"
 #include "nsamp/core/nvtx.h"
+#include "nsamp/core/rng_counter.h"
+#include "nsamp/core/step_graph.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,6 +10,7 @@
 #include "device_values.h"
 #include "nsamp/autograd/optim.h"
 #include "nsamp/core/fill.h"
+#include "nsamp/kernels/dikl.h"
 #include "nsamp/kernels/elementwise.h"
 
 namespace nsamp::samplers {
@@ -15,20 +18,6 @@ namespace nsamp::samplers {
 namespace {
 
 constexpr std::int64_t kSampleChunk = 8192;
-
-// One noise index per row, uniform on 1 .. levels - 1, from the context's Philox stream.
-std::vector<int> draw_indices(std::int64_t B, int levels, Context& ctx) {
-  Context host(Device::cpu());
-  Tensor u = Tensor::empty(Shape{B}, DType::F64, Device::cpu(), host);
-  fill_uniform_at(u, ctx.seed(), ctx.reserve_rng(rng_counters(B, DType::F64)), host);
-  std::vector<int> t(static_cast<std::size_t>(B));
-  const double* uv = u.data<double>();
-  for (std::int64_t i = 0; i < B; ++i)
-    t[std::size_t(i)] = 1 + std::min(levels - 2, int(std::floor(uv[i] * (levels - 1))));
-  return t;
-}
-
-double scalar(const ag::Var& v, Context& ctx) { return v.value().to_doubles(ctx)[0]; }
 
 std::vector<std::int64_t> generator_widths(std::int64_t d, const DiklConfig& c) {
   NSAMP_CHECK(c.gen_width >= 1 && c.gen_layers >= 1, "DiKL: generator ", c.gen_layers, " x ", c.gen_width,
@@ -145,7 +134,6 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
   };
   ag::Tape tp(ctx);
   Tensor z = Tensor::empty(Shape{B, d}, dt, ctx), eps = Tensor::empty(Shape{B, d}, dt, ctx);
-  DiklTrainLog last;
   auto t_log = std::chrono::steady_clock::now();
   std::int64_t since_log = 0;
   double phase[3] = {0, 0, 0};
@@ -165,7 +153,7 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     ag::get_parameters(st, params, ctx, {"state/"});
     gen_adam.load_state(st, "state/generator_adam/");
     score_adam.load_state(st, "state/score_adam/");
-    s.posterior().set_mala_step(st.get_double("state/mala_step"));
+    s.posterior().set_mala_step(st.get_double("state/mala_step"), ctx);
   }
   auto save = [&](std::int64_t done) {
     NSAMP_RANGE("train/checkpoint");
@@ -174,13 +162,27 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     ag::put_parameters(st, params, ctx);
     gen_adam.save_state(st, "state/generator_adam/");
     score_adam.save_state(st, "state/score_adam/");
-    st.set_double("state/mala_step", s.posterior().mala_step());
+    st.set_double("state/mala_step", s.posterior().mala_step(ctx));
     control->save(st, done);
   };
-  for (std::int64_t step = start; step < opt.iterations; ++step) {
-    if (opt.time_phases) t_phase = std::chrono::steady_clock::now();
+  // One iteration with no host transfer: noise levels drawn on the device, the posterior estimate and its
+  // adaptive step there too, the losses and Adam's decisions kept on the device (stats: generator loss, DSM
+  // loss sum, stage-B acceptance, MALA step, read at log steps), gradients zeroed in place once the first
+  // iteration made them. Its draws come from a device counter (RngCounter::Scope) set to the counters
+  // reserved for it, the ones the context would hand out in turn, so graph and eager runs draw the same
+  // numbers; from the second iteration on it is replayed as a CUDA graph.
+  const Tensor table = schedule_table(sch, ctx);
+  Tensor stats = Tensor::zeros(Shape{4}, DType::F64, ctx);
+  const std::vector<ag::Var> gen_params = s.generator_parameters(), score_params = s.score_parameters();
+  auto zero_grads = [&ctx](const std::vector<ag::Var>& ps) {
+    for (const ag::Var& p : ps)
+      if (p.grad().defined()) {
+        Tensor g = p.grad();
+        zero(g, ctx);
+      }
+  };
+  auto iteration = [&] {
     // The model score: score_iter DSM steps, each on a fresh stop-gradient generator batch.
-    double dsm_sum = 0;
     for (std::int64_t j = 0; j < opt.score_iter; ++j) {
       NSAMP_RANGE("dikl/dsm_step");
       mf.fill_normal(z, ctx);
@@ -189,58 +191,78 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
         ag::NoGrad ng(tp);
         x = s.generate(tp, z).value();
       }
-      const std::vector<int> t = draw_indices(B, sch.levels(), ctx);
+      const DiklLevels lv = draw_levels(table, B, dt, ctx);
       mf.fill_normal(eps, ctx);
-      score_adam.zero_grad();
-      const ag::Var l = dsm_loss(tp, score_fn, sch, x, t, eps, ctx);
-      const double lv = scalar(l, ctx);
+      zero_grads(score_params);
+      const ag::Var l = dsm_loss(tp, score_fn, x, lv, eps);
       tp.backward(l);
-      score_adam.step(lv);
-      dsm_sum += lv;
+      score_adam.enqueue_step(l.value());
+      kernels::record_scalar(l.value(), stats, 1, j > 0, ctx);
     }
     end_phase(0);
     // The generator: x_t = alpha x + sigma eps, the target's noisy score by the posterior estimator, the
     // model's by s_phi, and the VJP through g with the cotangent w (s_phi - s_d).
     mf.fill_normal(z, ctx);
-    const std::vector<int> t = draw_indices(B, sch.levels(), ctx);
+    const DiklLevels lv = draw_levels(table, B, dt, ctx);
     mf.fill_normal(eps, ctx);
-    gen_adam.zero_grad();
+    zero_grads(gen_params);
     NSAMP_RANGE("dikl/generator_step");
-    const ag::Var xt = diffuse(tp, s.generate(tp, z), sch, t, eps, ctx);
-    const std::vector<double> av = at_levels(sch.alpha, t), sv = at_levels(sch.sigma, t);
+    const ag::Var xt = diffuse(tp, s.generate(tp, z), lv, eps);
     DiklPosteriorResult post = [&] {
       NSAMP_RANGE("dikl/posterior");
-      return s.posterior().estimate(xt.value(), detail::device_values(av, Shape{B}, dt, ctx),
-                                    detail::device_values(sv, Shape{B}, dt, ctx), ctx);
+      return s.posterior().enqueue(xt.value(), lv.alpha, lv.sigma, ctx);
     }();
     mf.apply(post.score, ctx);
     end_phase(1);
     Tensor c;
     {
       ag::NoGrad ng(tp);
-      const std::vector<double> tv(t.begin(), t.end());
-      c = s.score(tp, ag::Var::leaf(detail::device_column(tv, dt, ctx)), ag::Var::leaf(xt.value())).value();
+      c = s.score(tp, ag::Var::leaf(lv.time), ag::Var::leaf(xt.value())).value();
     }
     kernels::sub(c, post.score, c, ctx);
-    kernels::mul(c, detail::device_column(at_levels(sch.weight, t), dt, ctx), c, ctx);
+    kernels::mul(c, lv.weight, c, ctx);
     const ag::Var loss = generator_surrogate(tp, xt, c);
-    const double lv = scalar(loss, ctx);
-    if (std::isfinite(lv))
-      tp.backward(loss);
-    else
-      tp.clear();
-    gen_adam.step(lv);  // skips (and counts) a non-finite loss or gradient
+    tp.backward(loss);                    // a non-finite loss makes non-finite gradients:
+    gen_adam.enqueue_step(loss.value());  // Adam skips (and counts) the step
+    kernels::record_scalar(loss.value(), stats, 0, false, ctx);
+    kernels::record_scalar(post.acceptance, stats, 2, false, ctx);
+    kernels::record_scalar(s.posterior().mala_step_tensor(), stats, 3, false, ctx);
     end_phase(2);
-
-    last.generator_loss = lv;
-    last.dsm_loss = opt.score_iter > 0 ? dsm_sum / double(opt.score_iter) : 0.0;
-    last.acceptance = post.acceptance;
-    last.mala_step = s.posterior().mala_step();
+  };
+  RngCounter rng(ctx);
+  std::uint64_t stride = 0;  // counters one iteration draws (the same every iteration)
+  bool stepped = false;
+  auto counted = [&] {
+    RngCounter::Scope scope(ctx, rng);
+    iteration();
+    NSAMP_CHECK(!stepped || scope.used() == stride, "DiKL: an iteration drew ", scope.used(),
+                " Philox counters, the first ", stride);
+    stride = scope.used();
+  };
+  // Phase times need synchronisations inside the iteration: such runs stay eager.
+  const bool graphed = opt.cuda_graph && !opt.time_phases;
+  StepGraph graph;
+  for (std::int64_t step = start; step < opt.iterations; ++step) {
+    if (opt.time_phases) t_phase = std::chrono::steady_clock::now();
+    if (!stepped) {
+      rng.set(ctx.rng_offset(), ctx);
+      counted();
+      ctx.reserve_rng(stride);
+      stepped = true;
+    } else {
+      rng.set(ctx.reserve_rng(stride), ctx);
+      if (graphed) {
+        if (!graph.captured()) graph.capture(ctx, counted);
+        graph.replay();
+      } else {
+        counted();
+      }
+    }
     ++since_log;
     const std::int64_t done = step + 1;
     const bool eval_now = done % opt.eval_every == 0 || done == opt.iterations;
     if (done % opt.log_every == 0 || eval_now) {
-      DiklTrainLog log = last;
+      DiklTrainLog log;
       log.step = done;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
       log.seconds_per_step = secs / double(std::max<std::int64_t>(since_log, 1));
@@ -250,6 +272,11 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
       phase[0] = phase[1] = phase[2] = 0;
       log.skipped = gen_adam.skipped();
       log.score_skipped = score_adam.skipped();
+      const std::vector<double> st = stats.to_doubles(ctx);
+      log.generator_loss = st[0];
+      log.dsm_loss = opt.score_iter > 0 ? st[1] / double(opt.score_iter) : 0.0;
+      log.acceptance = st[2];
+      log.mala_step = st[3];
       if (eval_now) {
         NSAMP_RANGE("dikl/eval");
         log.eval = evaluate_dikl(s, opt.eval_samples, opt.seed + 1, ctx);

@@ -38,23 +38,37 @@ void MalaChains::set_beta(double beta) {
 void MalaChains::set_step(double step) {
   NSAMP_CHECK(step > 0, "MalaChains(", target_.name(), "): step must be positive, got ", step);
   step_ = step;
+  step_dev_ = Tensor();
+}
+
+void MalaChains::set_step(const Tensor& step) {
+  NSAMP_CHECK(
+      step.defined() && step.numel() == 1 && step.dtype() == DType::F64 && step.device() == ctx_.device(),
+      "MalaChains(", target_.name(), "): a device step must be one float64 on ", ctx_.device().str(),
+      ", got ", step.desc());
+  step_dev_ = step;
 }
 
 void MalaChains::run(std::int64_t steps) {
   const std::int64_t B = x_.rows(), d = x_.cols();
   for (std::int64_t i = 0; i < steps; ++i) {
+    const philox::Offset noise = ctx_.draw_rng(rng_counters(B * d, x_.dtype())),
+                         uniform = ctx_.draw_rng(rng_counters(B, x_.dtype()));
     kernels::MalaDraws r;
     r.seed = ctx_.seed();
-    r.noise = ctx_.reserve_rng(rng_counters(B * d, x_.dtype()));
-    r.uniform = ctx_.reserve_rng(rng_counters(B, x_.dtype()));
-    const targets::MalaStepArgs m{x_, e_, g_, y_, gy_, accepted_, tilt_, step_, r};
+    r.noise = noise.offset;
+    r.uniform = uniform.offset;
+    r.base = noise.base;
+    const kernels::StepSize step =
+        step_dev_.defined() ? kernels::StepSize(step_dev_.data<double>()) : kernels::StepSize(step_);
+    const targets::MalaStepArgs m{x_, e_, g_, y_, gy_, accepted_, tilt_, step, r};
     if (!(fused_ && target_.mala_step_fused(m, ctx_))) {
-      fill_normal_at(noise_, r.seed, r.noise, ctx_);
-      kernels::langevin_propose(x_, g_, noise_, step_, y_, ctx_, tilt_);
+      fill_normal_at(noise_, r.seed, noise, ctx_);
+      kernels::langevin_propose(x_, g_, noise_, step, y_, ctx_, tilt_);
       target_.energy_and_grad(y_, ey_, gy_, ctx_);
-      fill_uniform_at(log_u_, r.seed, r.uniform, ctx_);
+      fill_uniform_at(log_u_, r.seed, uniform, ctx_);
       kernels::unary_forward(kernels::UnaryOp::Log, log_u_, log_u_, ctx_);
-      kernels::mala_accept(x_, e_, g_, y_, ey_, gy_, log_u_, step_, accepted_, ctx_, tilt_);
+      kernels::mala_accept(x_, e_, g_, y_, ey_, gy_, log_u_, step, accepted_, ctx_, tilt_);
     }
     ++steps_;
   }

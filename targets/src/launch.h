@@ -25,7 +25,7 @@ void mala_fused_cpu(const F& f, const MalaStepArgs& m) {
   T *x = m.x.data<T>(), *e = m.e.data<T>(), *g = m.grad.data<T>(), *y = m.y.data<T>(), *gy = m.gy.data<T>(),
     *acc = m.accepted.data<T>();
   const kernels::TiltView<T> tilt = kernels::tilt_view<T>(m.tilt);
-  const T step = T(m.step);
+  const T step = m.step.get<T>();
 #pragma omp parallel for schedule(static) if (B * d > 4096)
   for (std::int64_t b = 0; b < B; ++b)
     kernels::mala_fused_row(f, tilt, m.draws, b, d, step, x + b * d, g + b * d, e + b, y + b * d, gy + b * d,

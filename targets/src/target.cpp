@@ -64,7 +64,7 @@ bool Target::mala_step_fused(const MalaStepArgs& m, Context& ctx) const {
     NSAMP_CHECK(
         t->defined() && t->numel() == m.x.rows() && t->dtype() == m.x.dtype() && t->device() == m.x.device(),
         op, "(", name(), "): per-chain tensors must hold ", m.x.rows(), " values like x, got ", t->desc());
-  NSAMP_CHECK(m.step > 0, op, "(", name(), "): step must be positive, got ", m.step);
+  NSAMP_CHECK(m.step.valid(), op, "(", name(), "): step must be positive, got ", m.step.value);
   if (m.tilt.active())
     for (const Tensor* t : {&m.tilt.xt, &m.tilt.a, &m.tilt.c})
       NSAMP_CHECK(t->defined() && t->dtype() == m.x.dtype() && t->device() == m.x.device() &&

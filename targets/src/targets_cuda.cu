@@ -29,8 +29,9 @@ __global__ void per_sample_kernel(F f, const T* __restrict__ x, T* __restrict__ 
 }
 
 template <class T, class F>
-__global__ void mala_fused_kernel(F f, kernels::TiltView<T> tilt, kernels::MalaDraws r, T step, T* x, T* e,
-                                  T* g, T* y, T* gy, T* acc, std::int64_t B, std::int64_t d) {
+__global__ void mala_fused_kernel(F f, kernels::TiltView<T> tilt, kernels::MalaDraws r, kernels::StepSize st,
+                                  T* x, T* e, T* g, T* y, T* gy, T* acc, std::int64_t B, std::int64_t d) {
+  const T step = st.get<T>();
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < B;
        b += std::int64_t(gridDim.x) * blockDim.x)
     kernels::mala_fused_row(f, tilt, r, b, d, step, x + b * d, g + b * d, e + b, y + b * d, gy + b * d,
@@ -76,13 +77,14 @@ __global__ void pair_warp_kernel(PairSystemEnergy<T, Pair> f, const T* __restric
 // shuffles, and a warp-uniform decision. Same draws and decision as kernels::mala_fused_row.
 template <class T, class Pair>
 __global__ void pair_mala_warp_kernel(PairSystemEnergy<T, Pair> f, kernels::TiltView<T> tilt,
-                                      kernels::MalaDraws r, T step, T* x, T* e, T* g, T* y, T* gy, T* acc,
-                                      std::int64_t B) {
+                                      kernels::MalaDraws draws, kernels::StepSize st, T* x, T* e, T* g, T* y,
+                                      T* gy, T* acc, std::int64_t B) {
   __shared__ T pos[kWarpsPerBlock][kMaxPairCoords];
   constexpr int kPer = philox::values_per_counter<T>();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int n = f.n, D = f.D, d = n * D;
-  const T s = sqrt(T(2) * step);
+  const kernels::MalaDraws r = draws.resolved();
+  const T step = st.get<T>(), s = sqrt(T(2) * step);
   T* ys = pos[warp];
   for (std::int64_t b = blockIdx.x * std::int64_t(kWarpsPerBlock) + warp; b < B;
        b += std::int64_t(gridDim.x) * kWarpsPerBlock) {
@@ -206,7 +208,7 @@ void mala_fused_typed(const FamilyParams& p, const MalaStepArgs& m, Context& ctx
   const kernels::TiltView<T> tilt = kernels::tilt_view<T>(m.tilt);
   T *x = m.x.data<T>(), *e = m.e.data<T>(), *g = m.grad.data<T>(), *y = m.y.data<T>(), *gy = m.gy.data<T>(),
     *acc = m.accepted.data<T>();
-  const T step = T(m.step);
+  const kernels::StepSize step = m.step;
   cudaStream_t s = ctx.stream();
   visit_family<T>(p, d, [&](const auto& f) {
     if constexpr (IsPair<std::decay_t<decltype(f)>>::value)

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "nsamp/core/allocator.h"
+#include "nsamp/core/philox.h"
 #include "nsamp/core/types.h"
 
 struct CUstream_st;
@@ -65,6 +66,26 @@ class Context {
     rng_offset_ += counters;
     return base;
   }
+  // The counters of one draw: reserve_rng's while no device counter is attached. While one is (a step that
+  // may be captured as a CUDA graph, RngCounter::Scope), the draws take consecutive offsets relative to the
+  // counter's value when the kernels run, and the host offset stays put: the step's caller reserves the
+  // step's counters in one piece and sets the counter to their start, so each replay draws fresh numbers and
+  // the same ones an uncaptured run draws.
+  philox::Offset draw_rng(std::uint64_t counters) {
+    if (!rng_counter_) return philox::Offset(reserve_rng(counters));
+    const philox::Offset o(rng_counter_next_, rng_counter_);
+    rng_counter_next_ += counters;
+    return o;
+  }
+  // Attaches a device counter (null detaches); returns the counters drawn relative to the previous one.
+  std::uint64_t attach_rng_counter(const std::uint64_t* counter) {
+    const std::uint64_t used = rng_counter_next_;
+    rng_counter_ = counter;
+    rng_counter_next_ = 0;
+    return used;
+  }
+  const std::uint64_t* rng_counter() const { return rng_counter_; }
+  std::uint64_t rng_counter_drawn() const { return rng_counter_next_; }
 
   // Host transfers of this context's tensors (from_vector and to_vector on its device; on a CPU context,
   // the same calls on host tensors). A step that makes none may be captured as a CUDA graph: StepGraph
@@ -87,6 +108,8 @@ class Context {
   Device device_;
   std::uint64_t seed_ = 0;
   std::uint64_t rng_offset_ = 0;
+  const std::uint64_t* rng_counter_ = nullptr;
+  std::uint64_t rng_counter_next_ = 0;
   std::atomic<std::uint64_t> host_transfers_{0};
   bool allow_tf32_ = false;
   bool owns_stream_ = false;

@@ -32,6 +32,7 @@ NSAMP_HD_INLINE float log1p(float x) { return ::log1pf(x); }
 NSAMP_HD_INLINE double log1p(double x) { return ::log1p(x); }
 NSAMP_HD_INLINE float expm1(float x) { return ::expm1f(x); }
 NSAMP_HD_INLINE double expm1(double x) { return ::expm1(x); }
+NSAMP_HD_INLINE double floor(double x) { return ::floor(x); }
 NSAMP_HD_INLINE float sqrt(float x) { return ::sqrtf(x); }
 NSAMP_HD_INLINE double sqrt(double x) { return ::sqrt(x); }
 NSAMP_HD_INLINE float tanh(float x) { return ::tanhf(x); }

@@ -27,6 +27,20 @@ class RngCounter {
   // Reads the value back (synchronises the stream).
   std::uint64_t value(Context& ctx) const;
 
+  // While alive, the context's draws (Context::draw_rng: fill_normal, fill_uniform, MCMC steps) take offsets
+  // relative to this counter; used() counts them. Scopes do not nest.
+  class Scope {
+   public:
+    Scope(Context& ctx, const RngCounter& counter);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+    std::uint64_t used() const;
+
+   private:
+    Context& ctx_;
+  };
+
  private:
   Tensor buf_;  // int32[2]: the 8 bytes of one uint64
 };

@@ -61,8 +61,23 @@ NSAMP_HD_INLINE T mala_log_ratio(T e_x, T e_y, T fwd, T bwd, T eta) {
   return -(e_y - e_x) + (fwd - bwd) / (T(4) * eta);
 }
 
+// A step size fixed when the work is queued, or read (float64) from memory on the tensors' device when it
+// runs: DiKL's adaptive posterior step, changed by the step itself inside a captured training step.
+struct StepSize {
+  double value = 0;
+  const double* ptr = nullptr;
+  StepSize(double v = 0) : value(v) {}  // NOLINT: a plain step converts
+  explicit StepSize(const double* p) : ptr(p) {}
+  template <class T>
+  NSAMP_HD_INLINE T get() const {
+    return T(ptr ? *ptr : value);
+  }
+  // A fixed step must be positive; a device one is the caller's to keep positive.
+  bool valid() const { return ptr || value > 0; }
+};
+
 // y = x - step * grad U(x) + sqrt(2 step) * noise, all [B, d]; grad holds grad E (grad U = grad E untilted).
-void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
+void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, StepSize step, Tensor& y,
                       Context& ctx, const GaussianTilt& tilt = {});
 
 // Per chain b: accept y_b when log_u_b < log alpha_b (a NaN or -inf ratio rejects); an accepted chain copies
@@ -70,7 +85,7 @@ void langevin_propose(const Tensor& x, const Tensor& grad, const Tensor& noise, 
 // float32). x, grad, y, gy: [B, d]; e, ey, log_u, accepted: [B].
 // With a tilt, e / ey and grad / gy hold the untilted E and grad E, and the ratio is U's.
 void mala_accept(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
-                 const Tensor& log_u, double step, Tensor& accepted, Context& ctx,
+                 const Tensor& log_u, StepSize step, Tensor& accepted, Context& ctx,
                  const GaussianTilt& tilt = {});
 
 // U and grad U of the tilt from E and grad E at x: eu [B] (may be e), gu [B, d] (may be grad; both or
@@ -81,8 +96,18 @@ void tilt_energy(const Tensor& x, const Tensor& e, const Tensor* grad, const Gau
 // Counters of the context's Philox stream that one MALA step of B chains in d dimensions draws from: the
 // noise as fill_normal of a [B, d] tensor at `noise`, then the uniforms as fill_uniform of a [B] tensor at
 // `uniform`, so the fused step and the unfused sequence draw the same numbers.
+// With `base` set (a device counter, core/rng_counter.h), both offsets are relative to its value at run time.
 struct MalaDraws {
   std::uint64_t seed = 0, noise = 0, uniform = 0;
+  const std::uint64_t* base = nullptr;
+  NSAMP_HD_INLINE MalaDraws resolved() const {
+    if (!base) return *this;
+    MalaDraws r = *this;
+    r.noise += *base;
+    r.uniform += *base;
+    r.base = nullptr;
+    return r;
+  }
 };
 
 // One fused MALA step of chain b (x, g: its row of the state, E and grad E; e, acc: its scalars; y, gy: a
@@ -90,9 +115,10 @@ struct MalaDraws {
 // decision on U (the tilt's), and the copy of an accepted move, with the draws of the unfused sequence
 // (langevin_propose, the target, mala_accept).
 template <class T, class F>
-NSAMP_HD void mala_fused_row(const F& f, const TiltView<T>& tilt, const MalaDraws& r, std::int64_t b,
+NSAMP_HD void mala_fused_row(const F& f, const TiltView<T>& tilt, const MalaDraws& draws, std::int64_t b,
                              std::int64_t d, T step, T* x, T* g, T* e, T* y, T* gy, T* acc) {
   constexpr int kPer = philox::values_per_counter<T>();
+  const MalaDraws r = draws.resolved();
   const T s = hd::sqrt(T(2) * step);
   T z[kPer];
   std::uint64_t block = ~std::uint64_t(0);
@@ -132,10 +158,10 @@ namespace detail {
 void metropolis_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey,
                             const Tensor& gy, const Tensor& log_alpha, const Tensor& log_u, Tensor& accepted,
                             Context& ctx);
-void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& noise, double step, Tensor& y,
+void langevin_propose_cuda(const Tensor& x, const Tensor& grad, const Tensor& noise, StepSize step, Tensor& y,
                            const GaussianTilt& tilt, Context& ctx);
 void mala_accept_cuda(Tensor& x, Tensor& e, Tensor& grad, const Tensor& y, const Tensor& ey, const Tensor& gy,
-                      const Tensor& log_u, double step, Tensor& accepted, const GaussianTilt& tilt,
+                      const Tensor& log_u, StepSize step, Tensor& accepted, const GaussianTilt& tilt,
                       Context& ctx);
 void tilt_energy_cuda(const Tensor& x, const Tensor& e, const Tensor* grad, const GaussianTilt& tilt,
                       Tensor& eu, Tensor* gu, Context& ctx);

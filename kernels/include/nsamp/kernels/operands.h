@@ -18,5 +18,8 @@ struct Operand {
 // belongs to the context.
 void check_operands(const char* op, Context& ctx, std::initializer_list<Operand> operands);
 void check_shape(const char* op, const Tensor& t, const char* name, const Shape& expected);
+// A float64 side tensor of n elements (step state, statistics, draws) on like's device and the context's.
+void check_f64(const char* op, const Tensor& t, const char* name, std::int64_t n, const Tensor& like,
+               Context& ctx);
 
 }  // namespace nsamp::kernels

@@ -18,6 +18,19 @@ struct DiklSchedule {
   int levels() const { return int(alpha.size()); }
 };
 
+// The schedule at each row's noise index as columns [B, 1] of the batch's dtype: time (the index as a number,
+// the score network's input), alpha, sigma and weight.
+struct DiklLevels {
+  Tensor time, alpha, sigma, weight;
+};
+// The schedule as float64 [3, levels] (alpha, sigma, weight) on the context's device, for draw_levels.
+Tensor schedule_table(const DiklSchedule& sch, Context& ctx);
+// B indices drawn uniformly from 1 .. levels - 1 (float64 uniforms from Context::draw_rng) and their
+// schedule values, on the device with no host transfer (kernels::dikl_levels).
+DiklLevels draw_levels(const Tensor& table, std::int64_t B, DType dtype, Context& ctx);
+// The same columns for given indices (each checked to lie in 1 .. levels - 1).
+DiklLevels levels_at(const DiklSchedule& sch, const std::vector<int>& t, DType dtype, Context& ctx);
+
 // s(x_t, t) on the tape: t [B, 1] (the integer index as a float), x_t [B, d].
 using ScoreFn = std::function<ag::Var(ag::Tape&, const ag::Var& t, const ag::Var& xt)>;
 
@@ -25,6 +38,8 @@ using ScoreFn = std::function<ag::Var(ag::Tape&, const ag::Var& t, const ag::Var
 // t: one index per row; eps [B, d].
 ag::Var dsm_loss(ag::Tape& tp, const ScoreFn& score, const DiklSchedule& sch, const Tensor& x,
                  const std::vector<int>& t, const Tensor& eps, Context& ctx);
+ag::Var dsm_loss(ag::Tape& tp, const ScoreFn& score, const Tensor& x, const DiklLevels& levels,
+                 const Tensor& eps);
 
 // The schedule's values at the rows' noise indices (each checked to lie in 1 .. levels - 1).
 std::vector<double> at_levels(const std::vector<double>& table, const std::vector<int>& t);
@@ -32,6 +47,7 @@ std::vector<double> at_levels(const std::vector<double>& table, const std::vecto
 // x_t = alpha_t x + sigma_t eps on the tape (x may carry gradients; eps [B, d] is a constant).
 ag::Var diffuse(ag::Tape& tp, const ag::Var& x, const DiklSchedule& sch, const std::vector<int>& t,
                 const Tensor& eps, Context& ctx);
+ag::Var diffuse(ag::Tape& tp, const ag::Var& x, const DiklLevels& levels, const Tensor& eps);
 
 // mean_b <c_b, x_t,b> with the constant cotangent c = w_t (s_phi - s_d) [B, d]: with x_t = diffuse(g(z)), its
 // gradient through the generator is DiKL's generator gradient E[w a (s_phi - s_d)^T dg/dtheta].

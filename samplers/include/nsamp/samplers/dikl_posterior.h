@@ -66,25 +66,34 @@ struct DiklPosteriorConfig {
 struct DiklPosteriorResult {
   Tensor x0_mean, grad_log_p_mean;  // [B, d]
   Tensor score;                     // a (x0_mean + grad_log_p_mean) - x_t, [B, d]
-  double acceptance = 0;            // stage B's mean acceptance
+  Tensor acceptance;                // float64 [1] on the device: stage B's mean acceptance
 };
 
 class DiklPosterior {
  public:
   DiklPosterior(const targets::Target& target, DiklPosteriorConfig config);
-  // x_t [B, d]; a, s [B] (alpha_t, sigma_t of each row). Draws from ctx's Philox stream.
+  // x_t [B, d]; a, s [B] or [B, 1] (alpha_t, sigma_t of each row, x_t's dtype). Draws from ctx's Philox
+  // stream (Context::draw_rng). Checks that a and s are positive and finite (one host read).
   DiklPosteriorResult estimate(const Tensor& xt, const Tensor& a, const Tensor& s, Context& ctx);
-  double mala_step() const { return step_; }         // the adaptive step carried across calls
-  void set_mala_step(double step) { step_ = step; }  // a resumed run's
+  // The same with no host transfer, so that it may run inside a captured step; a and s are the caller's to
+  // keep positive and finite (DiKL's schedule is checked when it is made). The first call uploads the step.
+  DiklPosteriorResult enqueue(const Tensor& xt, const Tensor& a, const Tensor& s, Context& ctx);
+  // The adaptive step carried across calls (a device value once a call has run; reading it synchronises).
+  double mala_step(Context& ctx) const;
+  void set_mala_step(double step, Context& ctx);            // a resumed run's
+  const Tensor& mala_step_tensor() const { return step_; }  // float64 [1]; undefined before the first call
 
  private:
+  void check_inputs(const Tensor& xt, const Tensor& a, const Tensor& s) const;
   const targets::Target& target_;
   DiklPosteriorConfig cfg_;
-  double step_;
+  double step0_;
+  Tensor step_;
 };
 
 // Index of the kept particle per group of n consecutive log-weights [B * n]: argmax_i (log w_i + G_i), G_i
-// standard Gumbel from the context's Philox stream; a group whose weights are all -inf or NaN keeps 0.
+// standard Gumbel from the context's Philox stream; a group whose weights are all -inf or NaN keeps 0
+// (kernels::gumbel_max_rows, read back).
 std::vector<std::int64_t> gumbel_max_select(const Tensor& log_w, std::int64_t n, Context& ctx);
 
 }  // namespace nsamp::samplers

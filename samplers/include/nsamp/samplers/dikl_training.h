@@ -5,6 +5,10 @@
 // mean_b w <stopgrad(s_phi - s_d), x_t> whose gradient is the vector-Jacobian product through g, clipped to
 // norm 10, skipped (and counted) when not finite.
 //
+// An iteration makes no host transfer (noise levels, the posterior and its adaptive step, the losses, Adam's
+// decisions and the log's numbers stay on the device; its draws come from a device counter), so after the
+// first it is replayed as one CUDA graph (DiklTrainOptions::cuda_graph).
+//
 // Sampling after training is one generator call per chunk.
 //
 // Particle systems (DW-4, LJ-13): both networks are EGNNs with ReLU (samplers/egnn.h; gen_layers x gen_width
@@ -94,6 +98,9 @@ struct DiklTrainOptions {
   // Synchronise the device at the ends of the three phases so that the log's phase times are exact (costs a
   // little on CUDA; the phase times are zero without it).
   bool time_phases = false;
+  // Replay each iteration (the score_iter DSM steps and the generator step) as one CUDA graph after the first
+  // (core/step_graph.h); same numbers either way. Runs with time_phases stay eager.
+  bool cuda_graph = true;
 };
 
 using DiklEval = SampleSummary;

@@ -41,7 +41,7 @@ struct McScoreArgs {
 struct MalaStepArgs {
   Tensor x, e, grad, y, gy, accepted;
   kernels::GaussianTilt tilt;
-  double step = 0;
+  kernels::StepSize step;
   kernels::MalaDraws draws;
 };
 

@@ -39,8 +39,10 @@ struct Bound {
 };
 #if defined(__CUDACC__)
 template <class T, class F>
-__global__ void functor_mala_kernel(Bound<T, F> f, kernels::TiltView<T> tilt, kernels::MalaDraws r, T step,
-                                    T* x, T* e, T* g, T* y, T* gy, T* acc, std::int64_t B, std::int64_t d) {
+__global__ void functor_mala_kernel(Bound<T, F> f, kernels::TiltView<T> tilt, kernels::MalaDraws r,
+                                    kernels::StepSize st, T* x, T* e, T* g, T* y, T* gy, T* acc,
+                                    std::int64_t B, std::int64_t d) {
+  const T step = st.get<T>();
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < B;
        b += std::int64_t(gridDim.x) * blockDim.x)
     kernels::mala_fused_row(f, tilt, r, b, d, step, x + b * d, g + b * d, e + b, y + b * d, gy + b * d,
@@ -154,14 +156,14 @@ class FunctorTarget final : public Target {
       const std::int64_t want = (B + threads - 1) / threads;
       const int blocks = static_cast<int>(want < 65535 * 8 ? want : 65535 * 8);
       user_detail::functor_mala_kernel<T>
-          <<<blocks, threads, 0, ctx.stream()>>>(f, tilt, m.draws, T(m.step), x, e, g, y, gy, acc, B, d);
+          <<<blocks, threads, 0, ctx.stream()>>>(f, tilt, m.draws, m.step, x, e, g, y, gy, acc, B, d);
       NSAMP_CUDA_CHECK_LAUNCH("mala_step_fused " + name_ + " " + m.x.desc());
       return;
     }
 #endif
 #pragma omp parallel for schedule(static) if (B > 256)
     for (std::int64_t b = 0; b < B; ++b)
-      kernels::mala_fused_row(f, tilt, m.draws, b, d, T(m.step), x + b * d, g + b * d, e + b, y + b * d,
+      kernels::mala_fused_row(f, tilt, m.draws, b, d, m.step.get<T>(), x + b * d, g + b * d, e + b, y + b * d,
                               gy + b * d, acc + b);
   }
   template <class T>
