@@ -784,8 +784,9 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
     if (!drv.finished()) return 130;
     drv.save_final(params, "idem", to.epochs, ctx);
   }
-  const Tensor x =
-      host_float32(sampler.to_target_units(sampler.reverse_sde(final_n, to.sde_steps, false, ctx), ctx), ctx);
+  const Tensor x = host_float32(
+      sampler.to_target_units(sampler.reverse_sde(final_n, to.sde_steps, false, ctx, to.cuda_graph), ctx),
+      ctx);
   finish_run(*target, c, run.dir(), x, nullptr, drv.train_seconds(), ctx);
   return 0;
 }
@@ -989,7 +990,8 @@ Action add_sample(CLI::App& app) {
       samplers::IdemSampler sampler(*target, idem_config(c), dtype_of(c), ctx);
       std::vector<ag::Var> params = sampler.parameters();
       ag::load_parameters(ckpt, params, ctx);
-      const Tensor y = sampler.reverse_sde(o->n, int(c.integer("sde_steps")), false, ctx);
+      const Tensor y =
+          sampler.reverse_sde(o->n, int(c.integer("sde_steps")), false, ctx, c.flag("cuda_graph"));
       write_npy(o->out, host_float32(sampler.to_target_units(y, ctx), ctx));
     } else {
       samplers::PathSampler ps(*target, path_config(c), dtype_of(c), ctx);

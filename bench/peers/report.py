@@ -31,7 +31,7 @@ KEYS = {
 PHASES = {"dikl_iteration": ["score_ms", "posterior_ms", "generator_ms"]}
 IMPLS = ["torch_eager", "torch_compile"]
 NSAMP_VARIANT = {"mlp": ("path", "whole_network"), "path_step": ("graph", "on"), "idem_inner_step": ("graph", "on"),
-                 "dikl_iteration": ("graph", "on")}
+                 "dikl_iteration": ("graph", "on"), "idem_reverse_sde": ("graph", "on")}
 
 
 def read(paths):

@@ -101,4 +101,32 @@ void StepGraph::replay() {
               "every time (take them from an RngCounter)");
 }
 
+DrawingStep::DrawingStep(Context& ctx, std::function<void()> body, bool graph)
+    : ctx_(ctx), body_(std::move(body)), use_graph_(graph), rng_(ctx) {}
+
+void DrawingStep::counted() {
+  RngCounter::Scope scope(ctx_, rng_);
+  body_();
+  NSAMP_CHECK(runs_ == 0 || scope.used() == stride_, "DrawingStep: a run drew ", scope.used(),
+              " Philox counters, the first ", stride_, " (a step must draw the same every run)");
+  stride_ = scope.used();
+}
+
+void DrawingStep::run() {
+  if (runs_ == 0) {
+    rng_.set(ctx_.rng_offset(), ctx_);
+    counted();
+    ctx_.reserve_rng(stride_);
+  } else {
+    rng_.set(ctx_.reserve_rng(stride_), ctx_);
+    if (use_graph_) {
+      if (!graph_.captured()) graph_.capture(ctx_, [this] { counted(); });
+      graph_.replay();
+    } else {
+      counted();
+    }
+  }
+  ++runs_;
+}
+
 }  // namespace nsamp

@@ -1,6 +1,5 @@
 #include "nsamp/samplers/dikl_training.h"
 #include "nsamp/core/nvtx.h"
-#include "nsamp/core/rng_counter.h"
 #include "nsamp/core/step_graph.h"
 
 #include <algorithm>
@@ -168,9 +167,9 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
   // One iteration with no host transfer: noise levels drawn on the device, the posterior estimate and its
   // adaptive step there too, the losses and Adam's decisions kept on the device (stats: generator loss, DSM
   // loss sum, stage-B acceptance, MALA step, read at log steps), gradients zeroed in place once the first
-  // iteration made them. Its draws come from a device counter (RngCounter::Scope) set to the counters
-  // reserved for it, the ones the context would hand out in turn, so graph and eager runs draw the same
-  // numbers; from the second iteration on it is replayed as a CUDA graph.
+  // iteration made them. Its draws come from a device counter set to the counters reserved for it, the ones
+  // the context would hand out in turn (DrawingStep), so graph and eager runs draw the same numbers; from the
+  // second iteration on it is replayed as a CUDA graph.
   const Tensor table = schedule_table(sch, ctx);
   Tensor stats = Tensor::zeros(Shape{4}, DType::F64, ctx);
   const std::vector<ag::Var> gen_params = s.generator_parameters(), score_params = s.score_parameters();
@@ -229,35 +228,11 @@ void train_dikl(DiklSampler& s, const DiklTrainOptions& opt, Context& ctx,
     kernels::record_scalar(s.posterior().mala_step_tensor(), stats, 3, false, ctx);
     end_phase(2);
   };
-  RngCounter rng(ctx);
-  std::uint64_t stride = 0;  // counters one iteration draws (the same every iteration)
-  bool stepped = false;
-  auto counted = [&] {
-    RngCounter::Scope scope(ctx, rng);
-    iteration();
-    NSAMP_CHECK(!stepped || scope.used() == stride, "DiKL: an iteration drew ", scope.used(),
-                " Philox counters, the first ", stride);
-    stride = scope.used();
-  };
   // Phase times need synchronisations inside the iteration: such runs stay eager.
-  const bool graphed = opt.cuda_graph && !opt.time_phases;
-  StepGraph graph;
+  DrawingStep step_run(ctx, iteration, opt.cuda_graph && !opt.time_phases);
   for (std::int64_t step = start; step < opt.iterations; ++step) {
     if (opt.time_phases) t_phase = std::chrono::steady_clock::now();
-    if (!stepped) {
-      rng.set(ctx.rng_offset(), ctx);
-      counted();
-      ctx.reserve_rng(stride);
-      stepped = true;
-    } else {
-      rng.set(ctx.reserve_rng(stride), ctx);
-      if (graphed) {
-        if (!graph.captured()) graph.capture(ctx, counted);
-        graph.replay();
-      } else {
-        counted();
-      }
-    }
+    step_run.run();
     ++since_log;
     const std::int64_t done = step + 1;
     const bool eval_now = done % opt.eval_every == 0 || done == opt.iterations;

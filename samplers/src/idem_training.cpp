@@ -99,8 +99,27 @@ Tensor IdemSampler::mc_score(const Tensor& y, const Tensor& sigma_x, Context& ct
   return score;
 }
 
-Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context& ctx) const {
+Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context& ctx, bool graph) const {
   NSAMP_CHECK(n >= 1 && steps >= 1, "iDEM reverse SDE: need n >= 1 and steps >= 1, got ", n, " and ", steps);
+  Tensor y;
+  if (use_mc || !graph) {  // S_K's noise levels come from the host
+    y = sde_steps(n, steps, use_mc, ctx);
+  } else {
+    std::unique_ptr<SdeRun>& r = sde_runs_[{&ctx, n, steps}];
+    if (!r) {
+      r = std::make_unique<SdeRun>();
+      SdeRun* run = r.get();
+      run->step = std::make_unique<DrawingStep>(
+          ctx, [this, run, n, steps, &ctx] { run->y = sde_steps(n, steps, false, ctx); }, true);
+    }
+    r->step->run();
+    y = r->y.clone(ctx);  // the graph's output buffer is rewritten by its next replay
+  }
+  final_gradient_steps(y, ctx);
+  return y;
+}
+
+Tensor IdemSampler::sde_steps(std::int64_t n, int steps, bool use_mc, Context& ctx) const {
   const std::int64_t d = target_.dim();
   Tensor y = Tensor::empty(Shape{n, d}, dtype_, ctx), z = Tensor::empty(Shape{n, d}, dtype_, ctx),
          time = Tensor::empty(Shape{n, 1}, dtype_, ctx);
@@ -123,12 +142,12 @@ Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context&
     kernels::add(y, z, y, ctx);
     tp.clear();
   }
-  final_gradient_steps(y, ctx);
   return y;
 }
 
-IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Context& ctx) {
-  return summarize_samples(s.target(), s.to_target_units(s.reverse_sde(n, sde_steps, false, ctx), ctx), ctx);
+IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Context& ctx, bool graph) {
+  return summarize_samples(s.target(), s.to_target_units(s.reverse_sde(n, sde_steps, false, ctx, graph), ctx),
+                           ctx);
 }
 
 void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
@@ -306,7 +325,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
     }
     {
       NSAMP_RANGE("idem/buffer_refill");
-      buf.push(s.reverse_sde(opt.samples_per_epoch, opt.sde_steps, false, ctx));
+      buf.push(s.reverse_sde(opt.samples_per_epoch, opt.sde_steps, false, ctx, opt.cuda_graph));
     }
     ++epochs_since;
     const bool eval_now = epoch % opt.eval_every == 0 || epoch == opt.epochs;
@@ -323,7 +342,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       log.buffer_size = buf.size();
       if (eval_now) {
         NSAMP_RANGE("idem/eval");
-        log.eval = evaluate_idem(s, opt.eval_samples, opt.sde_steps, ctx);
+        log.eval = evaluate_idem(s, opt.eval_samples, opt.sde_steps, ctx, opt.cuda_graph);
       }
       on_log(log);
       acc_set(kLossSum, 0);

@@ -17,8 +17,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "nsamp/core/context.h"
+#include "nsamp/core/rng_counter.h"
 
 struct CUgraph_st;
 struct CUgraphExec_st;
@@ -52,6 +54,33 @@ class StepGraph {
   CUgraphExec_st* exec_ = nullptr;
   std::uint64_t pool_ = 0;
   std::int64_t replays_ = 0;
+};
+
+// A step that draws from the context's Philox stream (Context::draw_rng: fills, MCMC steps) and runs many
+// times: its first run is eager and counts the counters it draws; every later run reserves that many from the
+// context, sets a device counter to their start, and replays the step's graph (captured on the second run)
+// or, with `graph` false, runs the body again. Inside, the draws are relative to the counter
+// (RngCounter::Scope), so every run draws fresh numbers, the ones the same calls made uncaptured in sequence
+// would draw, and graph and eager runs agree. A body must draw the same number of counters every run (checked
+// on every host run of it: eager runs, the capture, CPU replays).
+class DrawingStep {
+ public:
+  DrawingStep(Context& ctx, std::function<void()> body, bool graph);
+  void run();
+  // The next run captures again (a size or constant baked into the recorded work changed).
+  void recapture() { graph_.reset(); }
+  std::int64_t runs() const { return runs_; }
+  std::uint64_t counters() const { return stride_; }
+
+ private:
+  void counted();
+  Context& ctx_;
+  std::function<void()> body_;
+  bool use_graph_;
+  RngCounter rng_;
+  StepGraph graph_;
+  std::uint64_t stride_ = 0;
+  std::int64_t runs_ = 0;
 };
 
 }  // namespace nsamp

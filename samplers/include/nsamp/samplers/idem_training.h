@@ -21,9 +21,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 
+#include "nsamp/core/step_graph.h"
 #include "nsamp/samplers/egnn.h"
 #include "nsamp/samplers/evaluation.h"
 #include "nsamp/samplers/idem.h"
@@ -72,8 +75,10 @@ class IdemSampler {
                   const philox::Offset* noise = nullptr) const;
   // The reverse VE SDE from N(0, h(1) I) at t = 1 to t = 0 in `steps` Euler-Maruyama steps, driven by the
   // network (or, with use_mc, by S_K itself: iDEM's buffer initialisation for GMM), then the final gradient
-  // steps when configured. Normalised units.
-  Tensor reverse_sde(std::int64_t n, int steps, bool use_mc, Context& ctx) const;
+  // steps when configured. Normalised units. With `graph` (network-driven runs), the SDE's steps run eagerly
+  // the first time a (context, n, steps) is asked for and are replayed as one CUDA graph after that, with the
+  // same numbers (core/step_graph.h, DrawingStep); the final gradient steps stay eager.
+  Tensor reverse_sde(std::int64_t n, int steps, bool use_mc, Context& ctx, bool graph = false) const;
   // Samples in the target's units (x = scale y + shift).
   Tensor to_target_units(const Tensor& y, Context& ctx) const;
   // Samples of the SDE's start N(0, h(1) I) (mean-free for particles): the particles' buffer initialisation.
@@ -81,6 +86,12 @@ class IdemSampler {
 
  private:
   void final_gradient_steps(Tensor& y, Context& ctx) const;
+  Tensor sde_steps(std::int64_t n, int steps, bool use_mc, Context& ctx) const;
+  struct SdeRun {
+    Tensor y;  // the last run's result (inside the graph's pool once captured)
+    std::unique_ptr<DrawingStep> step;
+  };
+  mutable std::map<std::tuple<const Context*, std::int64_t, int>, std::unique_ptr<SdeRun>> sde_runs_;
 
   const targets::Target& target_;
   IdemConfig cfg_;
@@ -97,8 +108,8 @@ struct IdemTrainOptions {
   std::int64_t buffer_capacity = 10000, buffer_min = 1000, init_samples = 1024, samples_per_epoch = 1000;
   int sde_steps = 1000;
   bool init_from_prior = false;  // the buffer starts from prior samples (particles) instead of the S_K SDE
-  // Replay the inner step as a CUDA graph (core/step_graph.h); on the CPU the same step runs with StepGraph's
-  // check that it makes no host transfer.
+  // Replay the inner step and the reverse SDE's steps (buffer refills, evaluations) as CUDA graphs
+  // (core/step_graph.h); on the CPU the same work runs with StepGraph's check that it makes no host transfer.
   bool cuda_graph = true;
   bool plateau = false;  // ReduceLROnPlateau (factor 0.1, patience 10) on the epoch's mean loss
   double lr_factor = 0.1;
@@ -119,7 +130,7 @@ struct IdemTrainLog {
 };
 
 // n samples by the reverse SDE, in the target's units: their mean log p and mode coverage.
-IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Context& ctx);
+IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Context& ctx, bool graph = false);
 
 // Runs opt.epochs epochs (inner steps, then the buffer refill by the reverse SDE), calling on_log every
 // log_every epochs and at every evaluation. With a control: resumes from its state, checkpoints when asked
