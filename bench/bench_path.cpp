@@ -5,8 +5,8 @@
 // above what was in use before them, shows that memory (kl: O(steps x batch x width); lv: one step's).
 //   bench_path [--device cpu|cuda|auto] [--target gmm9] [--batch 2048] [--steps 200] [--methods pis,dis,...]
 //   [--losses kl,lv,lv_traj] [--graph on|off|both] [--reps 3] [--float64]
-// --graph: lv and lv_traj steps also (both) or only (on) timed replayed as a CUDA graph (core/step_graph.h),
-// the way nsamp train runs them; kl steps read the loss back inside the step and always run eagerly.
+// --graph: steps also (both) or only (on) timed replayed as a CUDA graph (core/step_graph.h), the way nsamp
+// train runs them.
 #include <chrono>
 #include <string>
 #include <vector>
@@ -55,10 +55,9 @@ int main(int argc, char** argv) {
         c.steps = steps;
         c.traj_per_sample = 8;  // lv_traj: 8 paths per start point
         const samplers::PathLoss loss = samplers::parse_path_loss(l);
-        const bool lv = loss != samplers::PathLoss::Kl;
         std::vector<bool> modes;
-        if (!lv || graph != "on") modes.push_back(false);
-        if (lv && graph != "off") modes.push_back(true);
+        if (graph != "on") modes.push_back(false);
+        if (graph != "off") modes.push_back(true);
         for (const bool graphed : modes) {
           samplers::PathSampler ps(*t, c, dtype, ctx);
           const std::uint64_t per = ps.counters_per_batch(batch);
@@ -70,7 +69,7 @@ int main(int argc, char** argv) {
               Tensor gr = p.grad();
               zero(gr, ctx);
             }
-            ps.lv_loss_and_grad(loss, batch, 1, noise.at(), stats, ctx);
+            ps.device_loss_and_grad(loss, batch, 1, noise.at(), stats, ctx);
             noise.advance(per, ctx);
           };
           if (graphed)

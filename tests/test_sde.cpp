@@ -223,3 +223,45 @@ NSAMP_DEVICE_TEST("sde: the log-variance loss and its cotangent match float64 su
   CHECK_THROWS_WITH_AS(kernels::log_variance_loss(R, 3, drop, dim, C, st, ctx), doctest::Contains("group 3"),
                        Error);
 }
+
+NSAMP_DEVICE_TEST("sde: the KL loss and its cotangent match float64 sums over the finite paths") {
+  Context ctx(dev);
+  const double dim = 5.0;
+  const std::int64_t B = 1300;  // several passes of the CUDA block
+  std::vector<double> r =
+      test::to_doubles(test::randn(Shape{B}, DType::F64, Device::cpu(), ctx, 12, 40.0, -3.0), ctx);
+  for (std::int64_t i = 0; i < B; i += 11) r[std::size_t(i)] = (i / 11) % 2 == 0 ? NAN : -INFINITY;
+  for (DType dt : {DType::F32, DType::F64}) {
+    CAPTURE(test::dtype_label(dt));
+    std::vector<double> rv(r);
+    if (dt == DType::F32)
+      for (double& v : rv) v = double(float(v));
+    double total = 0, n = 0;
+    for (double v : rv)
+      if (std::isfinite(v)) total += v, n += 1;
+    std::vector<double> ref;
+    for (double v : rv) ref.push_back(std::isfinite(v) ? 1.0 / (n * dim) : 0.0);
+    ref.push_back(total / (n * dim));
+    ref.push_back(n);
+    auto run = [&](Device on) {
+      Context c(on);
+      const Tensor R = test::from_doubles(r, Shape{B}, dt, on, c);
+      Tensor C = Tensor::empty(Shape{B}, dt, on, c), st = Tensor::empty(Shape{2}, DType::F64, on, c);
+      kernels::kl_path_loss(R, dim, C, st, c);
+      std::vector<double> out = test::to_doubles(C, c);
+      for (double v : test::to_doubles(st, c)) out.push_back(v);
+      return out;
+    };
+    test::check_backend(dev, run, ref, dt == DType::F32 ? 1e-7 : 1e-13, 1e-13, "kl_path_loss");
+  }
+  // No finite path: the loss is NaN (the optimiser skips the step) and the cotangent is zero.
+  const Tensor R = test::from_doubles({NAN, INFINITY}, Shape{2}, DType::F32, dev, ctx);
+  Tensor C = Tensor::empty(Shape{2}, DType::F32, dev, ctx),
+         st = Tensor::empty(Shape{2}, DType::F64, dev, ctx);
+  kernels::kl_path_loss(R, dim, C, st, ctx);
+  const std::vector<double> sv = test::to_doubles(st, ctx);
+  CHECK(std::isnan(sv[0]));
+  CHECK(sv[1] == 0);
+  for (double v : test::to_doubles(C, ctx)) CHECK(v == 0);
+  CHECK_THROWS_WITH_AS(kernels::kl_path_loss(R, dim, C, C, ctx), doctest::Contains("stats"), Error);
+}

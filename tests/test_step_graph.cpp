@@ -169,11 +169,14 @@ NSAMP_DEVICE_TEST("step graph: a body that reads device memory on the host is re
 }
 
 NSAMP_DEVICE_TEST("step graph: path-sampler training replayed as a graph equals the uncaptured run") {
-  // DIS (device prior) with lv and PIS with lv_traj, through a clip-schedule change (recapture), StepLR
-  // changes (the learning rate read on the device) and gradient clipping.
+  // DIS (device prior) with lv, PIS with lv_traj and with kl (backpropagation through the path), through a
+  // clip-schedule change (recapture), StepLR changes (the learning rate read on the device) and gradient
+  // clipping.
   auto t = targets::make_target("gmm9");
-  for (s::PathMethod m : {s::PathMethod::Dis, s::PathMethod::Pis}) {
+  for (int cs = 0; cs < 3; ++cs) {
+    const s::PathMethod m = cs == 0 ? s::PathMethod::Dis : s::PathMethod::Pis;
     CAPTURE(s::path_method_name(m));
+    CAPTURE(cs);
     s::PathConfig c;
     c.method = m;
     c.steps = 8;
@@ -181,7 +184,7 @@ NSAMP_DEVICE_TEST("step graph: path-sampler training replayed as a graph equals 
     c.layers = 1;
     c.traj_per_sample = 4;
     s::PathTrainOptions o;
-    o.loss = m == s::PathMethod::Dis ? s::PathLoss::Lv : s::PathLoss::LvTraj;
+    o.loss = cs == 0 ? s::PathLoss::Lv : cs == 1 ? s::PathLoss::LvTraj : s::PathLoss::Kl;
     o.iterations = 203;  // the control clip changes at step 200
     o.batch = 32;
     o.lr = 3e-3;

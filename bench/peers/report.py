@@ -121,7 +121,7 @@ def main(argv=None) -> int:
                 other.setdefault(k, {})[rec.get(var[0])] = rec
             else:
                 nsamp[k] = rec
-    for k, alts in other.items():  # a case with no preferred variant (kl: never graphed) shows what it has
+    for k, alts in other.items():  # a case with no preferred variant (run with one mode only) shows what it has
         if k not in nsamp and len(alts) == 1:
             nsamp[k] = alts.pop(next(iter(alts)))
     gpu = args.gpu or next((r.get("gpu") for r in lines if r.get("gpu")), "")

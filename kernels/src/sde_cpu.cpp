@@ -1,5 +1,7 @@
 // SDE family: checks, dispatch and the CPU launcher.
+#include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "nsamp/core/config.h"
@@ -186,6 +188,41 @@ void log_variance_loss(const Tensor& R, std::int64_t group, double drop, double 
   else
     log_variance_loss_cpu<double>(R.data<double>(), B, group, drop, dim, cot.data<double>(),
                                   stats.data<double>());
+}
+
+void kl_path_loss(const Tensor& R, double dim, Tensor& cot, Tensor& stats, Context& ctx) {
+  const char* op = "kl_path_loss";
+  NSAMP_CHECK(R.defined() && is_floating(R.dtype()) && R.numel() >= 1, op, ": R must be a float [B], got ",
+              R.defined() ? R.desc() : "undefined");
+  NSAMP_CHECK(dim > 0, op, ": dim must be positive, got ", dim);
+  const std::int64_t B = R.numel();
+  check_operands(op, ctx, {{"cot", &cot}, {"R", &R}});
+  check_shape(op, cot, "cot", R.shape());
+  NSAMP_CHECK(!stats.defined() || !stats.same_storage(cot), op, ": stats must be a buffer of its own");
+  check_f64(op, stats, "stats", 2, R, ctx);
+  if (R.device().is_cuda()) {
+    if constexpr (kCudaBuilt) {
+      NSAMP_RANGE("sde/kl_path_loss");
+      detail::kl_path_loss_cuda(R, dim, cot, stats, ctx);
+    }
+    return;
+  }
+  auto run = [&](const auto* r, auto* c) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(r)>>;
+    double total = 0;
+    std::int64_t n = 0;
+    for (std::int64_t i = 0; i < B; ++i)
+      if (std::isfinite(double(r[i]))) total += double(r[i]), ++n;
+    const double w = n > 0 ? 1.0 / (double(n) * dim) : 0.0;
+    for (std::int64_t i = 0; i < B; ++i) c[i] = std::isfinite(double(r[i])) ? T(w) : T(0);
+    double* st = stats.data<double>();
+    st[0] = n > 0 ? total * w : std::numeric_limits<double>::quiet_NaN();
+    st[1] = double(n);
+  };
+  if (R.dtype() == DType::F32)
+    run(R.data<float>(), cot.data<float>());
+  else
+    run(R.data<double>(), cot.data<double>());
 }
 
 }  // namespace nsamp::kernels

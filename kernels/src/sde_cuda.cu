@@ -119,6 +119,34 @@ __global__ void lv_total_kernel(double* __restrict__ g, std::int64_t groups, dou
   }
 }
 
+// One block: the finite paths' sum and count, then the cotangent.
+template <class T>
+__global__ void kl_kernel(const T* __restrict__ R, std::int64_t B, double dim, T* __restrict__ cot,
+                          double* __restrict__ stats) {
+  __shared__ typename LvReduce::TempStorage tmp;
+  __shared__ double s_w;
+  double total = 0, n = 0;
+  for (std::int64_t i = threadIdx.x; i < B; i += kLvThreads) {
+    const double r = double(R[i]);
+    if (r - r == 0) total += r, n += 1;
+  }
+  total = LvReduce(tmp).Sum(total);
+  __syncthreads();
+  n = LvReduce(tmp).Sum(n);
+  if (threadIdx.x == 0) {
+    const double w = n > 0 ? 1.0 / (n * dim) : 0.0;
+    s_w = w;
+    stats[0] = n > 0 ? total * w : CUDART_NAN;
+    stats[1] = n;
+  }
+  __syncthreads();
+  const double w = s_w;
+  for (std::int64_t i = threadIdx.x; i < B; i += kLvThreads) {
+    const double r = double(R[i]);
+    cot[i] = r - r == 0 ? T(w) : T(0);
+  }
+}
+
 template <class T>
 __global__ void lv_cot_kernel(const T* __restrict__ R, std::int64_t B, std::int64_t group, double drop,
                               const double* __restrict__ g, std::int64_t groups, T* __restrict__ cot) {
@@ -164,6 +192,17 @@ void log_variance_loss_cuda(const Tensor& R, std::int64_t group, double drop, do
     lv_cot_kernel<double><<<grid_for(B), kThreads, 0, s>>>(R.data<double>(), B, group, drop, g.data<double>(),
                                                            groups, cot.data<double>());
   NSAMP_CUDA_CHECK_LAUNCH("log_variance_loss R " + R.desc() + " group " + std::to_string(group));
+}
+
+void kl_path_loss_cuda(const Tensor& R, double dim, Tensor& cot, Tensor& stats, Context& ctx) {
+  const std::int64_t B = R.numel();
+  if (R.dtype() == DType::F32)
+    kl_kernel<float><<<1, kLvThreads, 0, ctx.stream()>>>(R.data<float>(), B, dim, cot.data<float>(),
+                                                         stats.data<double>());
+  else
+    kl_kernel<double><<<1, kLvThreads, 0, ctx.stream()>>>(R.data<double>(), B, dim, cot.data<double>(),
+                                                          stats.data<double>());
+  NSAMP_CUDA_CHECK_LAUNCH("kl_path_loss R " + R.desc());
 }
 
 void sde_step_cuda(const Tensor& x, const Tensor& nn, const Tensor& nt, const Tensor& grad_e,

@@ -302,8 +302,7 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
       }
       continue;
     }
-    NSAMP_CHECK(noise_at.base == nullptr, "path sampler: the recorded passes take plain offsets");
-    fill_normal_at(xi, seed, noise_at.offset, ctx);
+    fill_normal_at(xi, seed, noise_at, ctx);
     Tensor dWt = Tensor::empty(Shape{B, d_}, dtype_, dev, ctx);
     kernels::affine(xi, std::sqrt(coef.h), 0.0, dWt, ctx);
     mf_.apply(dWt, ctx);  // u is mean-free, so u.dW is unchanged; the state stays in the subspace
@@ -366,27 +365,26 @@ Var PathSampler::log_rnd(PathLoss loss, std::int64_t batch, std::uint64_t seed, 
 double PathSampler::loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed, std::uint64_t offset,
                                   std::int64_t* kept, Context& ctx) {
   NSAMP_CHECK(batch >= 2, "path sampler: the loss needs a batch of at least 2, got ", batch);
-  if (loss == PathLoss::Kl) {
-    // Backpropagation through the whole path; paths with a non-finite R are dropped.
-    Tape tp(ctx);
-    Var R = run(Pass::KlTrain, batch, 1, seed, offset, nullptr, tp, nullptr, ctx);
-    const std::vector<double> r = R.value().to_doubles(ctx);
-    std::vector<bool> mask(r.size());
-    std::int64_t n = 0;
-    for (std::size_t i = 0; i < r.size(); ++i) n += (mask[i] = std::isfinite(r[i])) ? 1 : 0;
-    if (kept) *kept = n;
-    if (n == 0) return NAN;  // nothing to learn from: the caller's optimiser skips the step
-    Var sel = ag::masked_select_rows(tp, ag::reshape(tp, R, Shape{batch, 1}), mask);
-    Var L = ag::scale(tp, ag::mean(tp, sel), 1.0 / double(d_));
-    const double value = L.value().to_doubles(ctx)[0];
-    tp.backward(L);
-    return value;
-  }
   Tensor stats = Tensor::empty(Shape{2}, DType::F64, ctx.device(), ctx);
-  lv_loss_and_grad(loss, batch, seed, offset, stats, ctx);
+  device_loss_and_grad(loss, batch, seed, offset, stats, ctx);
   const std::vector<double> st = stats.to_vector<double>(ctx);
   if (kept) *kept = std::int64_t(st[1]);
   return st[0];
+}
+
+void PathSampler::device_loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed,
+                                       philox::Offset offset, Tensor& stats, Context& ctx) {
+  if (loss != PathLoss::Kl) {
+    lv_loss_and_grad(loss, batch, seed, offset, stats, ctx);
+    return;
+  }
+  NSAMP_CHECK(batch >= 2, "path sampler: the loss needs a batch of at least 2, got ", batch);
+  // Backpropagation through the whole path; paths with a non-finite R get a zero cotangent.
+  Tape tp(ctx);
+  const Var R = run(Pass::KlTrain, batch, 1, seed, offset, nullptr, tp, nullptr, ctx);
+  Tensor cot = Tensor::empty(R.value().shape(), dtype_, ctx.device(), ctx);
+  kernels::kl_path_loss(R.value(), double(d_), cot, stats, ctx);
+  tp.backward(R, cot);
 }
 
 void PathSampler::lv_loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed,

@@ -83,8 +83,6 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     return base_clip * (step >= 400 ? 25.0 : step >= 200 ? 5.0 : 1.0);
   };
   const std::uint64_t per = ps.counters_per_batch(opt.batch);
-  double last_loss = 0;
-  std::int64_t kept = 0;
   auto t_log = std::chrono::steady_clock::now();
   std::int64_t since_log = 0;
   std::int64_t start = 0;
@@ -109,13 +107,12 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     if (ema) ema->save_state(st, "state/ema/");
     control->save(st, done);
   };
-  // lv and lv_traj steps make no host transfer: the loss, the paths kept and Adam's decisions stay on the
-  // device (read back only to log), the noise offsets come from a device counter that the step advances, the
-  // gradients are zeroed in place (a parameter that gets none keeps none, as Adam expects). So the step can
-  // be replayed as a CUDA graph, recaptured only when the control clip changes (its value is a kernel
+  // A step makes no host transfer: the loss (kl, lv, lv_traj), the paths kept and Adam's decisions stay on
+  // the device (read back only to log), the noise offsets come from a device counter that the step advances,
+  // the gradients are zeroed in place (a parameter that gets none keeps none, as Adam expects). So the step
+  // can be replayed as a CUDA graph, recaptured only when the control clip changes (its value is a kernel
   // argument); the first step runs eagerly to make the lazily built constants and workspaces outside the
   // capture.
-  const bool device_step = opt.loss != PathLoss::Kl;
   RngCounter noise(ctx, std::uint64_t(start) * per);
   Tensor stats = Tensor::zeros(Shape{2}, DType::F64, ctx.device(), ctx);
   for (ag::Var& p : params) p.set_grad(Tensor());  // the first step makes them; later ones zero them in place
@@ -127,7 +124,7 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
       }
     {
       NSAMP_RANGE("path/loss_and_grad");
-      ps.lv_loss_and_grad(opt.loss, opt.batch, opt.seed, noise.at(), stats, ctx);
+      ps.device_loss_and_grad(opt.loss, opt.batch, opt.seed, noise.at(), stats, ctx);
     }
     adam.enqueue_step(stats.slice_rows(0, 1));  // skips (and counts) a non-finite loss or gradient
     noise.advance(per, ctx);
@@ -136,15 +133,7 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
   double graph_clip = 0;
   for (std::int64_t step = start; step < opt.iterations; ++step) {
     ps.set_clip(clip_for(step));
-    if (!device_step) {
-      for (ag::Var& p : params) p.set_grad(Tensor());
-      const double loss = [&] {
-        NSAMP_RANGE("path/loss_and_grad");
-        return ps.loss_and_grad(opt.loss, opt.batch, opt.seed, std::uint64_t(step) * per, &kept, ctx);
-      }();
-      adam.step(loss);  // skips (and counts) a non-finite loss or gradient
-      last_loss = loss;
-    } else if (opt.cuda_graph && step > start) {
+    if (opt.cuda_graph && step > start) {
       if (!graph.captured() || graph_clip != ps.config().clip) {
         graph.capture(ctx, device_body);
         graph_clip = ps.config().clip;
@@ -162,18 +151,14 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     const std::int64_t done = step + 1;
     const bool eval_now = done % opt.eval_every == 0 || done == opt.iterations;
     if (done % opt.log_every == 0 || eval_now) {
-      if (device_step) {
-        const std::vector<double> st = stats.to_vector<double>(ctx);
-        last_loss = st[0];
-        kept = std::int64_t(st[1]);
-      }
+      const std::vector<double> st = stats.to_vector<double>(ctx);
       PathTrainLog log;
       log.step = done;
-      log.loss = last_loss;
+      log.loss = st[0];
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
       log.seconds_per_step = secs / double(std::max<std::int64_t>(since_log, 1));
       log.skipped = adam.skipped();
-      log.kept_paths = kept;
+      log.kept_paths = std::int64_t(st[1]);
       log.lr = adam.lr();
       if (eval_now) {
         if (ema) ema->swap();

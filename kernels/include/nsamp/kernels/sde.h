@@ -96,6 +96,12 @@ void truncated_normal_rows(Tensor& x, std::uint64_t seed, philox::Offset offset,
 void log_variance_loss(const Tensor& R, std::int64_t group, double drop, double dim, Tensor& cot,
                        Tensor& stats, Context& ctx);
 
+// The KL loss (PIS's objective) from the paths' R [B] (computed with gradients through the whole path): the
+// mean of the finite R over dim, paths with a non-finite R left out. Writes cot [B] = dloss/dR (1 / (n dim)
+// for the n paths kept, 0 for the others) and stats float64 [2] = (loss, n); loss is NaN when no path is
+// finite, which makes the optimiser skip the step. Sums in float64.
+void kl_path_loss(const Tensor& R, double dim, Tensor& cot, Tensor& stats, Context& ctx);
+
 template <class T>
 NSAMP_HD_INLINE T truncated_normal_element(std::uint64_t seed, std::uint64_t offset, std::uint64_t stride,
                                            int rounds, T a, std::int64_t e) {
@@ -117,6 +123,7 @@ void truncated_normal_rows_cuda(Tensor& x, std::uint64_t seed, philox::Offset of
                                 int rounds, double a, std::int64_t repeats, double scale, Context& ctx);
 void log_variance_loss_cuda(const Tensor& R, std::int64_t group, double drop, double dim, Tensor& cot,
                             Tensor& stats, Context& ctx);
+void kl_path_loss_cuda(const Tensor& R, double dim, Tensor& cot, Tensor& stats, Context& ctx);
 void sde_step_cuda(const Tensor& x, const Tensor& nn, const Tensor& nt, const Tensor& grad_e,
                    const SdeStepCoef& k, std::uint64_t seed, philox::Offset offset, Tensor& x_next, Tensor& R,
                    const Tensor* cot, Tensor* u_grad, Context& ctx);

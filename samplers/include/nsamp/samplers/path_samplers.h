@@ -93,13 +93,16 @@ class PathSampler {
   // host transfer, so it may be captured (draw_paths).
   PathBatch simulate(std::int64_t batch, std::uint64_t seed, philox::Offset offset, Context& ctx) const;
   // One loss evaluation with gradients accumulated into the parameters' grad (which the caller zeroes).
-  // Returns the loss value (NaN when too few paths are usable, with no gradient for kl and a zero one for
-  // lv); `kept` receives the number of paths that entered it.
+  // Returns the loss value (NaN when too few paths are usable, with a zero gradient); `kept` receives the
+  // number of paths that entered it.
   double loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed, std::uint64_t offset,
                        std::int64_t* kept, Context& ctx);
-  // The lv / lv_traj loss and its gradient with no host transfer (kernels::log_variance_loss on the device),
-  // the form a training step captured as a CUDA graph uses: stats float64 [2] receives (loss, paths used),
-  // and the noise offsets may be read from device memory (philox::Offset).
+  // The loss and its gradient with no host transfer (kernels::log_variance_loss, kernels::kl_path_loss on the
+  // device), the form a training step captured as a CUDA graph uses: stats float64 [2] receives (loss, paths
+  // used), and the noise offsets may be read from device memory (philox::Offset). kl backpropagates through
+  // the whole path with the cotangent of R; lv / lv_traj run the paths twice (lv_loss_and_grad).
+  void device_loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed, philox::Offset offset,
+                            Tensor& stats, Context& ctx);
   void lv_loss_and_grad(PathLoss loss, std::int64_t batch, std::uint64_t seed, philox::Offset offset,
                         Tensor& stats, Context& ctx);
 
