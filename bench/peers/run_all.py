@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", default="", help="comma-separated peers (path, dikl, idem, mc_score, energy, mlp)")
     p.add_argument("--impls", default="torch_eager,torch_compile")
     p.add_argument("--budget-s", type=float, default=0.0, help="time budget for all peers (0: none)")
+    p.add_argument("--grace-s", type=float, default=120.0,
+                   help="seconds a case running at the deadline may go on before its peer is stopped")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--python", default=sys.executable)
     args = p.parse_args(argv)
@@ -58,8 +60,8 @@ def main(argv=None) -> int:
         timeout = None
         if deadline:
             cmd += ["--deadline", f"{deadline:.0f}"]
-            # a case already running at the deadline may finish; past that the peer is stopped
-            timeout = max(30.0, deadline - time.time() + 120.0)
+            # a case already running at the deadline may finish within the grace; past that the peer is stopped
+            timeout = max(10.0, deadline - time.time() + args.grace_s)
         t0 = time.time()
         print(f"[run_all] {name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
         try:
