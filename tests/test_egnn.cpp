@@ -193,11 +193,13 @@ NSAMP_DEVICE_TEST("egnn: the fused no-grad forward equals the composed ops") {
     std::int64_t H;
     bool attention, tanh;
     samplers::EgnnConfig::Output out;
+    int B;
   };
-  const Case cases[] = {{4, 2, 20, true, true, samplers::EgnnConfig::Output::Displacement},
-                        {13, 3, 32, true, true, samplers::EgnnConfig::Output::Position},
-                        {5, 3, 40, false, false, samplers::EgnnConfig::Output::Displacement},
-                        {7, 2, 16, true, false, samplers::EgnnConfig::Output::Position}};
+  // The first case has more samples than the CUDA forward's blocks (each block then takes several).
+  const Case cases[] = {{4, 2, 20, true, true, samplers::EgnnConfig::Output::Displacement, 2200},
+                        {13, 3, 32, true, true, samplers::EgnnConfig::Output::Position, 5},
+                        {5, 3, 40, false, false, samplers::EgnnConfig::Output::Displacement, 5},
+                        {7, 2, 16, true, false, samplers::EgnnConfig::Output::Position, 5}};
   std::uint64_t seed = 300;
   for (const Case& c : cases) {
     CAPTURE(c.n);
@@ -216,10 +218,11 @@ NSAMP_DEVICE_TEST("egnn: the fused no-grad forward equals the composed ops") {
     for (std::size_t k = 0; k < pr.size(); ++k)
       pn[k].mutable_value() =
           test::from_doubles(test::to_doubles(pr[k].value(), host), pr[k].shape(), dt, dev, ctx);
-    const int B = 5;
+    const int B = c.B;
     const std::vector<double> x = test::to_doubles(
         test::randn(Shape{B, c.n * c.D}, DType::F64, Device::cpu(), host, ++seed, 1.5), host);
-    const std::vector<double> t{0.1, 0.3, 0.5, 0.7, 0.9};
+    std::vector<double> t(static_cast<std::size_t>(B));
+    for (int b = 0; b < B; ++b) t[std::size_t(b)] = 0.1 + 0.2 * double(b % 5);
     ref.set_fused(false);
     const std::vector<double> want = run(ref, x, t, B, Device::cpu(), DType::F64, host);
     const std::vector<double> got = run(net, x, t, B, dev, dt, ctx);
@@ -293,53 +296,69 @@ TEST_CASE("mean-free: the projection removes the centre of mass and keeps mean-f
 }
 
 NSAMP_DEVICE_TEST("egnn: forward and backward (fused and composed) agree with the float64 composed ops") {
-  Context ctx(dev, 25);
-  Context host(Device::cpu(), 25);
-  samplers::EgnnConfig cfg;
-  cfg.hidden = 32;
-  cfg.layers = 3;
-  const int n = 13, D = 3, B = 6;
-  samplers::Egnn net(targets::Particles{n, D}, cfg, DType::F32, ctx),
-      ref(targets::Particles{n, D}, cfg, DType::F64, host);
-  // The spec's initialisation but a larger last coordinate layer (its 0.001 gain would hide the coordinate
-  // path's gradients); a well-conditioned map, so that float32 can be held to a tight tolerance.
-  for (Var& p : net.parameters())
-    if (p.name().find("coord2") != std::string::npos) fill_normal(p.mutable_value(), ctx, 0.0, 0.05);
-  std::vector<Var> pn = net.parameters(), pr = ref.parameters();
-  // The float32 parameters, widened, in the float64 reference.
-  for (std::size_t k = 0; k < pn.size(); ++k) {
-    const std::vector<double> v = test::to_doubles(pn[k].value(), ctx);
-    pr[k].mutable_value() = test::from_doubles(v, pn[k].shape(), DType::F64, Device::cpu(), host);
-  }
-  const std::vector<double> xv =
-      test::to_doubles(test::randn(Shape{B, n * D}, DType::F64, Device::cpu(), host, 7, 1.5), host);
-  const std::vector<double> tv{0.1, 0.3, 0.5, 0.7, 0.9, 1.0};
-  const std::vector<double> wv =
-      test::to_doubles(test::randn(Shape{B, n * D}, DType::F64, Device::cpu(), host, 8), host);
-  auto grads = [&](const samplers::Egnn& m, Device dv, DType dt, Context& c) {
-    const Var x = Var::leaf(test::from_doubles(xv, Shape{B, n * D}, dt, dv, c), true, "x");
-    const Var t = Var::leaf(test::from_doubles(tv, Shape{B, 1}, dt, dv, c));
-    Tape tp(c);
-    const Var y = m.forward(tp, t, x);
-    std::vector<Var> wrt = m.parameters();
-    wrt.push_back(x);
-    std::vector<std::vector<double>> out{test::to_doubles(y.value(), c)};
-    for (const Tensor& g : tp.gradients(y, wrt, test::from_doubles(wv, Shape{B, n * D}, dt, dv, c)))
-      out.push_back(test::to_doubles(g, c));
-    return out;
+  // LJ-13 at width 32 in float32; then the kernels' edges: a width that leaves lanes idle and spans two
+  // warps, pair tiles that end part-way (7 particles: 42 ordered pairs), more samples than the backward's
+  // blocks (each block takes several); and the float64 kernels at the default width.
+  struct Case {
+    int n, D, B, hidden;
+    DType dt;
   };
-  ref.set_fused(false);  // the composed ops in float64: the reference
-  const auto want = grads(ref, Device::cpu(), DType::F64, host);
-  for (bool fused : {true, false}) {
-    CAPTURE(fused);
-    net.set_fused(fused);
-    const auto got = grads(net, dev, DType::F32, ctx);
-    REQUIRE(got.size() == want.size());
-    for (std::size_t k = 0; k < got.size(); ++k) {
-      double scale = 0;
-      for (double v : want[k]) scale = std::max(scale, std::abs(v));
-      CAPTURE(k);
-      test::check_close(got[k], want[k], 0, 1e-4 * std::max(scale, 1e-6), k == 0 ? "output" : "gradient");
+  for (const Case& k :
+       {Case{13, 3, 6, 32, DType::F32}, Case{7, 3, 300, 40, DType::F32}, Case{13, 3, 4, 128, DType::F64}}) {
+    CAPTURE(k.n);
+    CAPTURE(k.B);
+    CAPTURE(k.hidden);
+    CAPTURE(dtype_name(k.dt));
+    Context ctx(dev, 25);
+    Context host(Device::cpu(), 25);
+    samplers::EgnnConfig cfg;
+    cfg.hidden = k.hidden;
+    cfg.layers = 3;
+    const int n = k.n, D = k.D, B = k.B;
+    samplers::Egnn net(targets::Particles{n, D}, cfg, k.dt, ctx),
+        ref(targets::Particles{n, D}, cfg, DType::F64, host);
+    // The spec's initialisation but a larger last coordinate layer (its 0.001 gain would hide the coordinate
+    // path's gradients); a well-conditioned map, so that float32 can be held to a tight tolerance.
+    for (Var& p : net.parameters())
+      if (p.name().find("coord2") != std::string::npos) fill_normal(p.mutable_value(), ctx, 0.0, 0.05);
+    std::vector<Var> pn = net.parameters(), pr = ref.parameters();
+    // The network's parameters, widened, in the float64 reference.
+    for (std::size_t i = 0; i < pn.size(); ++i) {
+      const std::vector<double> v = test::to_doubles(pn[i].value(), ctx);
+      pr[i].mutable_value() = test::from_doubles(v, pn[i].shape(), DType::F64, Device::cpu(), host);
+    }
+    const std::vector<double> xv =
+        test::to_doubles(test::randn(Shape{B, n * D}, DType::F64, Device::cpu(), host, 7, 1.5), host);
+    std::vector<double> tv(static_cast<std::size_t>(B));
+    for (int b = 0; b < B; ++b) tv[std::size_t(b)] = 0.1 + 0.9 * double(b % 6) / 5;
+    const std::vector<double> wv =
+        test::to_doubles(test::randn(Shape{B, n * D}, DType::F64, Device::cpu(), host, 8), host);
+    auto grads = [&](const samplers::Egnn& m, Device dv, DType dt, Context& c) {
+      const Var x = Var::leaf(test::from_doubles(xv, Shape{B, n * D}, dt, dv, c), true, "x");
+      const Var t = Var::leaf(test::from_doubles(tv, Shape{B, 1}, dt, dv, c));
+      Tape tp(c);
+      const Var y = m.forward(tp, t, x);
+      std::vector<Var> wrt = m.parameters();
+      wrt.push_back(x);
+      std::vector<std::vector<double>> out{test::to_doubles(y.value(), c)};
+      for (const Tensor& g : tp.gradients(y, wrt, test::from_doubles(wv, Shape{B, n * D}, dt, dv, c)))
+        out.push_back(test::to_doubles(g, c));
+      return out;
+    };
+    ref.set_fused(false);  // the composed ops in float64: the reference
+    const auto want = grads(ref, Device::cpu(), DType::F64, host);
+    const double tol = k.dt == DType::F64 ? 1e-10 : 1e-4;
+    for (bool fused : {true, false}) {
+      CAPTURE(fused);
+      net.set_fused(fused);
+      const auto got = grads(net, dev, k.dt, ctx);
+      REQUIRE(got.size() == want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        double scale = 0;
+        for (double v : want[i]) scale = std::max(scale, std::abs(v));
+        CAPTURE(i);
+        test::check_close(got[i], want[i], 0, tol * std::max(scale, 1e-6), i == 0 ? "output" : "gradient");
+      }
     }
   }
 }

@@ -237,7 +237,10 @@ NSAMP_DEVICE_TEST("mcmc: the fused MALA step moves the chains as the unfused seq
        {Case{"gmm40", DType::F64, 0.5, 1.0, false}, Case{"gmm40", DType::F64, 0.5, 0.4, true},
         Case{"gmm40", DType::F32, 0.5, 1.0, true}, Case{"manywell32", DType::F64, 0.01, 1.0, false},
         Case{"manywell32", DType::F64, 0.02, 0.7, true}, Case{"funnel10", DType::F64, 0.05, 1.0, false},
-        Case{"multiwell5", DType::F32, 0.05, 1.0, false}}) {
+        Case{"multiwell5", DType::F32, 0.05, 1.0, false},
+        // the pair systems' warp-per-chain kernel (dw4 also with the tilt; lj13 with its harmonic term)
+        Case{"dw4", DType::F64, 0.05, 1.0, false}, Case{"dw4", DType::F32, 0.05, 0.7, true},
+        Case{"lj13", DType::F64, 0.002, 0.7, true}, Case{"lj13", DType::F32, 0.002, 1.0, false}}) {
     CAPTURE(std::string(k.target));
     CAPTURE(k.tilt);
     CAPTURE(dtype_name(k.dt));

@@ -391,4 +391,12 @@ TEST_CASE("targets: user energies plug in as functors and callbacks" * doctest::
                     "float32 through the callback");
   CHECK_THROWS_WITH_AS(targets::CallbackTarget("bad", 0, nullptr),
                        doctest::Contains("dimension must be positive"), Error);
+  // A particle structure that does not tile the dimension would make the per-particle clip of the Monte
+  // Carlo score run past a row.
+  auto cb = [](const double*, std::int64_t, std::int64_t, double*, double*) {};
+  CHECK_THROWS_WITH_AS(targets::CallbackTarget("bad", 8, cb, targets::Particles{3, 3}),
+                       doctest::Contains("3 particles of 3 coordinates do not tile dimension 8"), Error);
+  CHECK_THROWS_WITH_AS(targets::CallbackTarget("bad", 8, cb, targets::Particles{4, 0}),
+                       doctest::Contains("do not tile"), Error);
+  CHECK_NOTHROW(targets::CallbackTarget("ok", 8, cb, targets::Particles{4, 2}));
 }

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 #include "cuda_runtime_internal.h"
 #include "nsamp/core/config.h"
@@ -98,8 +99,10 @@ void CachingAllocator::deallocate(void* ptr) {
   auto pool = block_pool_.find(ptr);
   if (pool != block_pool_.end() && (open_pool_ == 0 || pool->second == open_pool_)) {
     pools_[pool->second].free_blocks.emplace(size, ptr);
-  } else if (open_pool_) {  // from outside the open pool (another graph's included): the capture addresses it
-    if (pool != block_pool_.end()) block_pool_.erase(pool);
+  } else if (open_pool_) {
+    // From outside the open pool: the capture addresses it, so the open pool holds it back. A block of
+    // another pool keeps that pool as its owner (its graph addresses it too): it returns to that pool, not to
+    // the cache, when the holding pool is released first.
     pools_[open_pool_].held.emplace_back(ptr, size);
   } else {
     free_blocks_.emplace(size, ptr);
@@ -124,9 +127,16 @@ void CachingAllocator::release_pool(std::uint64_t id) {
   auto it = pools_.find(id);
   if (it == pools_.end()) return;
   if (open_pool_ == id) open_pool_ = 0;
-  for (auto& [size, ptr] : it->second.free_blocks) free_blocks_.emplace(size, ptr);
-  for (auto& [ptr, size] : it->second.held) free_blocks_.emplace(size, ptr);
+  Pool pool = std::move(it->second);
   pools_.erase(it);
+  for (auto& [size, ptr] : pool.free_blocks) free_blocks_.emplace(size, ptr);
+  for (auto& [ptr, size] : pool.held) {
+    const auto owner = block_pool_.find(ptr);
+    if (owner != block_pool_.end() && owner->second != id && pools_.count(owner->second))
+      pools_[owner->second].free_blocks.emplace(size, ptr);  // its owner's graph still addresses it
+    else
+      free_blocks_.emplace(size, ptr);
+  }
   for (auto b = block_pool_.begin(); b != block_pool_.end();)  // live blocks return to the cache when freed
     b = b->second == id ? block_pool_.erase(b) : std::next(b);
 }

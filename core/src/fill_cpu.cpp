@@ -3,6 +3,7 @@
 #include "nsamp/core/fill.h"
 #include "nsamp/core/nvtx.h"
 #include "nsamp/core/philox.h"
+#include "nsamp/core/rng_counter.h"
 
 namespace nsamp {
 
@@ -34,7 +35,7 @@ void fill_random(Tensor& t, detail::FillKind kind, std::uint64_t seed, philox::O
   check_float_fill(op, t);
   if (t.numel() == 0) return;
   if (t.device().is_cpu()) {
-    detail::fill_random_cpu(t, kind, seed, offset.value(), a, b);
+    detail::fill_random_cpu(t, kind, seed, host_offset(offset, ctx, op), a, b);
     return;
   }
   check_on_context(op, t, ctx);

@@ -150,6 +150,8 @@ void copy(const Tensor& src, Tensor& dst, Context& ctx) {
   }
   if (!src_host) check_on_context("copy", src, ctx);
   if (!dst_host) check_on_context("copy", dst, ctx);
+  if (src_host != dst_host)
+    ctx.count_host_transfer();  // as to_vector / from_vector: a captured step refuses it
   if constexpr (kCudaBuilt) {
     NSAMP_RANGE(src_host   ? "copy/host_to_device"
                 : dst_host ? "copy/device_to_host"

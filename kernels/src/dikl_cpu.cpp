@@ -4,6 +4,7 @@
 
 #include "nsamp/core/config.h"
 #include "nsamp/core/nvtx.h"
+#include "nsamp/core/rng_counter.h"
 #include "nsamp/kernels/dikl.h"
 #include "nsamp/kernels/operands.h"
 
@@ -69,8 +70,9 @@ void dikl_levels(const Tensor& u, const Tensor& table, Tensor& time, Tensor& alp
 void dikl_proposals(const Tensor& xt, const Tensor& a, const Tensor& s, const Tensor& xi, std::int64_t n,
                     Tensor& x0, Tensor& xt_rep, Tensor& a_rep, Tensor& c_rep, Context& ctx) {
   const char* op = "dikl_proposals";
-  NSAMP_CHECK(xt.defined() && xt.rank() == 2 && n >= 1, op, ": x_t must be [B, d] and n >= 1, got ",
-              xt.defined() ? xt.desc() : "undefined", " and ", n);
+  NSAMP_CHECK(xt.defined() && xt.rank() == 2 && xt.cols() >= 1 && n >= 1, op,
+              ": x_t must be [B, d] with d >= 1 and n >= 1, got ", xt.defined() ? xt.desc() : "undefined",
+              " and ", n);
   const std::int64_t B = xt.rows(), d = xt.cols(), P = B * n;
   check_operands(op, ctx,
                  {{"x0", &x0},
@@ -161,7 +163,7 @@ void gumbel_max_rows(const Tensor& log_w, std::int64_t n, std::uint64_t seed, ph
     }
     return;
   }
-  const std::uint64_t off = offset.value();
+  const std::uint64_t off = host_offset(offset, ctx, op);
   auto run = [&](const auto* lw) {
     std::int32_t* r = rows.data<std::int32_t>();
     for (std::int64_t g = 0; g < G; ++g) {

@@ -9,6 +9,7 @@
 // atomics), and adds the weight gradients into the block's own slice of a partial buffer that one small
 // reduction per weight then sums over blocks.
 #include <algorithm>
+#include <string>
 
 #include "launch_cuda.cuh"
 #include "nsamp/core/cuda_check.h"
@@ -446,6 +447,15 @@ __global__ void reduce_partials_kernel(const T* __restrict__ part, int blocks, s
   }
 }
 
+// A block of `threads` must fit the kernel's registers (the float64 backward needs about 170 a thread, so
+// wide layers can exceed the 64K registers of a block before they reach 1024 threads). Asked once per kernel.
+template <class Kernel>
+int max_block(Kernel kernel, const char* op) {
+  cudaFuncAttributes attr{};
+  NSAMP_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel), std::string(op) + " (kernel attributes)");
+  return attr.maxThreadsPerBlock;
+}
+
 template <class T>
 void launch_backward(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x0, int n,
                      const EgnnLayerWeights& w, const Tensor& g_x_out, const Tensor* g_agg, EgnnLayerGrads& g,
@@ -467,6 +477,10 @@ void launch_backward(const Tensor& hi, const Tensor& hj, const Tensor& x, const 
   const DevWeights<T> dw{p(w.Wra),   p(w.b1),   p(w.W2),   p(w.b2),  p(w.att_w),
                          p(w.att_b), p(w.c1_w), p(w.c1_b), p(w.c2_w)};
   const DevGrads<T> dg{g.hi.data<T>(), g.hj.data<T>(), g.x.data<T>(), g.x0.data<T>(), part.data<T>()};
+  static const int max_threads = max_block(egnn_pairs_backward_kernel<T>, "egnn_pairs_backward");
+  NSAMP_CHECK(threads <= max_threads, "egnn_pairs_backward: width ", H, " needs blocks of ", threads,
+              " threads; in ", sizeof(T) == 8 ? "float64" : "float32", " this kernel fits at most ",
+              max_threads);
   egnn_pairs_backward_kernel<T><<<grid, threads, smem, ctx.stream()>>>(
       hi.data<T>(), hj.data<T>(), x.data<T>(), x0.data<T>(), B, n, D, H, dw, w.act, w.tanh, T(w.coords_range),
       g_x_out.data<T>(), g_agg ? g_agg->data<T>() : nullptr, dg);
@@ -504,6 +518,9 @@ void launch(const Tensor& hi, const Tensor& hj, const Tensor& x, const Tensor& x
   const DevWeights<T> dw{p(w.Wra),   p(w.b1),   p(w.W2),   p(w.b2),  p(w.att_w),
                          p(w.att_b), p(w.c1_w), p(w.c1_b), p(w.c2_w)};
   const int grid = int(std::min<std::int64_t>(B, 132 * 16));
+  static const int max_threads = max_block(egnn_pairs_kernel<T>, "egnn_pairs");
+  NSAMP_CHECK(threads <= max_threads, "egnn_pairs: width ", H, " needs blocks of ", threads, " threads; in ",
+              sizeof(T) == 8 ? "float64" : "float32", " this kernel fits at most ", max_threads);
   egnn_pairs_kernel<T><<<grid, threads, smem, ctx.stream()>>>(
       hi.data<T>(), hj.data<T>(), x.data<T>(), x0.data<T>(), B, n, D, H, dw, w.act, w.tanh, T(w.coords_range),
       x_out.data<T>(), agg ? agg->data<T>() : nullptr);

@@ -62,6 +62,8 @@ __global__ void accept_kernel(T* __restrict__ x, T* __restrict__ e, T* __restric
     const T uy = tilt.xt ? tilt.beta * eyb + tilt.c[b] * qy : eyb;
     // Every lane holds the same sums after the butterfly, so the decision is uniform across the warp.
     const bool take = lub < mala_log_ratio(ux, uy, fwd, bwd, step);
+    __syncwarp();  // orders every lane's reads of e[b] (a shuffle does not order memory) before lane 0's
+                   // write
     if (take) {
       for (std::int64_t j = lane; j < d; j += 32) {
         x[b * d + j] = y[b * d + j];

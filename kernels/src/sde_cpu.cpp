@@ -8,6 +8,7 @@
 #include "nsamp/core/fill.h"
 #include "nsamp/core/nvtx.h"
 #include "nsamp/core/philox.h"
+#include "nsamp/core/rng_counter.h"
 #include "nsamp/kernels/operands.h"
 #include "nsamp/kernels/sde.h"
 
@@ -74,14 +75,15 @@ void sde_step(const Tensor& x, const Tensor& nn, const Tensor& nt, const Tensor&
     return;
   }
   const bool per_row = nt.numel() == B && B > 1;
+  const std::uint64_t off = host_offset(offset, ctx, "sde_step");
   if (x.dtype() == DType::F32)
     sde_step_cpu<float>(x.data<float>(), nn.data<float>(), nt.data<float>(), per_row, grad_e.data<float>(),
-                        SdeCoef<float>(k), float(k.constant), seed, offset.value(), x_next.data<float>(),
+                        SdeCoef<float>(k), float(k.constant), seed, off, x_next.data<float>(),
                         R.data<float>(), cot ? cot->data<float>() : nullptr,
                         u_grad ? u_grad->data<float>() : nullptr, B, d);
   else
     sde_step_cpu<double>(x.data<double>(), nn.data<double>(), nt.data<double>(), per_row,
-                         grad_e.data<double>(), SdeCoef<double>(k), k.constant, seed, offset.value(),
+                         grad_e.data<double>(), SdeCoef<double>(k), k.constant, seed, off,
                          x_next.data<double>(), R.data<double>(), cot ? cot->data<double>() : nullptr,
                          u_grad ? u_grad->data<double>() : nullptr, B, d);
 }
@@ -152,12 +154,13 @@ void truncated_normal_rows(Tensor& x, std::uint64_t seed, philox::Offset offset,
     }
     return;
   }
+  const std::uint64_t off = host_offset(offset, ctx, "truncated_normal_rows");
   if (x.dtype() == DType::F32)
-    truncated_normal_rows_cpu<float>(x.data<float>(), x.rows(), x.cols(), seed, offset.value(), round_stride,
-                                     rounds, float(a), repeats, float(scale));
+    truncated_normal_rows_cpu<float>(x.data<float>(), x.rows(), x.cols(), seed, off, round_stride, rounds,
+                                     float(a), repeats, float(scale));
   else
-    truncated_normal_rows_cpu<double>(x.data<double>(), x.rows(), x.cols(), seed, offset.value(),
-                                      round_stride, rounds, a, repeats, scale);
+    truncated_normal_rows_cpu<double>(x.data<double>(), x.rows(), x.cols(), seed, off, round_stride, rounds,
+                                      a, repeats, scale);
 }
 
 void log_variance_loss(const Tensor& R, std::int64_t group, double drop, double dim, Tensor& cot,

@@ -154,11 +154,14 @@ __global__ void bid_kernel(const T* __restrict__ c, const double* __restrict__ p
       b = merge(b, {__shfl_xor_sync(kFull, b.w1, o), __shfl_xor_sync(kFull, b.w2, o),
                     __shfl_xor_sync(kFull, b.j1, o)});
     if (lane == 0) {
+      // A row with no finite w_j (+inf or NaN costs, or its only column priced to +inf) bids NaN on column
+      // 0, as on the CPU, and that bid never wins.
+      if (b.j1 == kNoWinner) b.j1 = 0;
       const double v = b.bid(p[b.j1], eps, n);
       bcol[k] = b.j1;
       bid[k] = v;
       // Bids are positive, so their bit patterns order like their values.
-      atomicMax(reinterpret_cast<unsigned long long*>(best) + b.j1, bits_of(v));
+      if (!isnan(v)) atomicMax(reinterpret_cast<unsigned long long*>(best) + b.j1, bits_of(v));
     }
   }
 }

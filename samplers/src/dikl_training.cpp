@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 
-#include "device_values.h"
 #include "nsamp/autograd/optim.h"
 #include "nsamp/core/fill.h"
 #include "nsamp/kernels/dikl.h"

@@ -10,6 +10,12 @@
 
 namespace nsamp::targets {
 
+void check_particles(const std::string& who, std::int64_t dim, Particles p) {
+  NSAMP_CHECK(
+      (p.n == 0 && p.spatial == 0) || (p.n > 0 && p.spatial > 0 && std::int64_t(p.n) * p.spatial == dim), who,
+      ": ", p.n, " particles of ", p.spatial, " coordinates do not tile dimension ", dim);
+}
+
 namespace {
 void check_batch(const char* op, const Target& t, const Tensor& x, Context& ctx) {
   check_defined(op, x, "x");

@@ -138,6 +138,7 @@ __global__ void pair_mala_warp_kernel(PairSystemEnergy<T, Pair> f, kernels::Tilt
     T u[kPer];
     philox::uniform_block(r.seed, r.uniform + std::uint64_t(b) / kPer, u);
     // Every lane holds the same sums and draw, so the decision is uniform across the warp; NaN rejects.
+    __syncwarp();  // orders every lane's read of e[b] (a shuffle does not order memory) before lane 0's write
     if (log(u[std::uint64_t(b) % kPer]) < kernels::mala_log_ratio(ux, uy, fwd, bwd, step)) {
       for (int k = lane; k < d; k += 32) {
         xb[k] = ys[k];

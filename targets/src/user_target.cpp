@@ -6,6 +6,7 @@ CallbackTarget::CallbackTarget(std::string name, std::int64_t dim, Callback cb, 
     : name_(std::move(name)), dim_(dim), cb_(std::move(cb)), particles_(particles) {
   NSAMP_CHECK(dim > 0, "CallbackTarget '", name_, "': dimension must be positive, got ", dim);
   NSAMP_CHECK(static_cast<bool>(cb_), "CallbackTarget '", name_, "': empty callback");
+  check_particles("CallbackTarget '" + name_ + "'", dim, particles);
 }
 
 void CallbackTarget::evaluate(const Tensor& x, Tensor& e, Tensor* grad, Context& /*ctx*/) const {

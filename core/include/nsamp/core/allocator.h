@@ -41,7 +41,8 @@ class Allocator {
   // a block from outside the pool that is freed meanwhile is held back (the graph still addresses it). After
   // end_pool() the pool's blocks, when freed, go back to the pool and never to anyone else, so nothing
   // outside the graph writes to them between replays. release_pool() (when the graph is destroyed, its work
-  // done) hands pool and held blocks back to the ordinary cache. One pool is open at a time.
+  // done) hands pool and held blocks back to the ordinary cache, except a held block of another pool still
+  // alive (two graphs address it), which goes back to that pool. One pool is open at a time.
   virtual std::uint64_t begin_pool() = 0;
   virtual void end_pool() = 0;
   virtual void release_pool(std::uint64_t id) = 0;

@@ -45,6 +45,16 @@ class RngCounter {
   Tensor buf_;  // int32[2]: the 8 bytes of one uint64
 };
 
+// The offset's value for a CPU loop. An offset relative to a counter in device memory (a CUDA context's
+// RngCounter) cannot be read there: a host tensor filled on a CUDA context inside a counter scope is refused.
+inline std::uint64_t host_offset(const philox::Offset& offset, const Context& ctx, const char* op) {
+  NSAMP_CHECK(offset.base == nullptr || ctx.device().is_cpu(), op,
+              ": a host tensor cannot draw at an offset relative to a device counter (inside an RngCounter "
+              "scope or a captured step on ",
+              ctx.device().str(), "); use a tensor on the context's device");
+  return offset.value();
+}
+
 namespace detail {
 void counter_update_cuda(std::uint64_t* p, bool add, std::uint64_t v, Context& ctx);
 }

@@ -3,7 +3,9 @@
 // schedule values, the posterior estimator's stage-A proposals and tilts, the Gumbel-max choice of one
 // particle per noisy point, stage B's acceptance with the adaptive MALA step, and the log's numbers.
 // Arithmetic in float64, rounded to the batch's dtype where a tensor of that dtype is written, in the order
-// the host code used before (the CPU path gives the same bits).
+// the host code used before. The two backends compute the same formulas in the same order; CUDA's log / exp
+// and the multiply-adds nvcc fuses can differ from the CPU's in the last bits (mul_add_rn where they must
+// not).
 #pragma once
 
 #include <cstdint>
@@ -61,8 +63,8 @@ NSAMP_HD_INLINE ProposalCoef proposal_coef(double a, double s) { return {1.0 / a
 // One coordinate of a stage-A proposal: the two products rounded to T apart, then summed and clamped.
 template <class T>
 NSAMP_HD_INLINE T proposal_value(T xt, T xi, const ProposalCoef& c) {
-  const T u = xi * T(c.s_over_a), v = xt * T(c.inv_a);
-  return clamp_value(v + u, T(-1000), T(1000));
+  const T u = xi * T(c.s_over_a);
+  return clamp_value(hd::mul_add_rn(xt, T(c.inv_a), u), T(-1000), T(1000));  // never one fused rounding
 }
 
 namespace detail {

@@ -2,8 +2,9 @@
 // so that the step makes no host transfer and can be replayed as a CUDA graph: the VE noise levels of the
 // drawn times, the replay-buffer rows to start from, IW-SM's self-normalised weights with their ESS and the
 // loss weights, and the running sums the log reports. Arithmetic in float64, rounded to the batch's dtype
-// where a tensor of that dtype is written, in the order the host loop used before (the CPU path gives the
-// same bits).
+// where a tensor of that dtype is written, in the order the host loop used before. The two backends compute
+// the same formulas in the same order; CUDA's log / expm1 and the multiply-adds nvcc fuses can differ from
+// the CPU's in the last bits.
 #pragma once
 
 #include <cstdint>

@@ -106,11 +106,12 @@ NSAMP_HD T mc_score_finish(const ScoreAcc<T>& acc, const T* v, std::int64_t K, s
   if (clip_max > T(0)) {
     const std::int64_t group = particle_dim > 0 ? particle_dim : d;
     for (std::int64_t g0 = 0; g0 < d; g0 += group) {
+      const std::int64_t g1 = g0 + group < d ? g0 + group : d;  // never past the row
       T n2 = 0;
-      for (std::int64_t j = g0; j < g0 + group; ++j) n2 += score[j] * score[j];
+      for (std::int64_t j = g0; j < g1; ++j) n2 += score[j] * score[j];
       const T c = clip_max / (hd::sqrt(n2) + T(1e-6));
       if (c < T(1))
-        for (std::int64_t j = g0; j < g0 + group; ++j) score[j] *= c;
+        for (std::int64_t j = g0; j < g1; ++j) score[j] *= c;
     }
   }
   return acc.m + hd::log(acc.s) - hd::log(T(K));

@@ -23,6 +23,9 @@ struct Particles {
   int spatial = 0;
 };
 
+// A particle structure must tile the dimension exactly (n particles of `spatial` coordinates), or be absent.
+void check_particles(const std::string& who, std::int64_t dim, Particles p);
+
 // One MALA step of B chains, for the fused path: the state (x [B, dim], the untilted E [B] and grad E
 // [B, dim]), scratch (y, gy [B, dim]), per-chain accept counts [B], the tilt, the step and the counters of
 // the draws (kernels/mcmc.h). All on the context's device, in x's dtype.

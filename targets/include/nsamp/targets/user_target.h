@@ -69,6 +69,7 @@ class FunctorTarget final : public Target {
   FunctorTarget(std::string name, std::int64_t dim, F f, Particles particles = {})
       : name_(std::move(name)), dim_(dim), f_(f), particles_(particles) {
     NSAMP_CHECK(dim > 0, "FunctorTarget '", name_, "': dimension must be positive, got ", dim);
+    check_particles("FunctorTarget '" + name_ + "'", dim, particles);
   }
   std::string name() const override { return name_; }
   std::int64_t dim() const override { return dim_; }
