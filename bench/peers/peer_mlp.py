@@ -5,8 +5,8 @@
                is y.backward(cotangent) into the parameters and the input. Pairs with bench_mlp's lines
                (bench "mlp", pass, width, batch).
   fourier_mlp  the path samplers' control network (path_samplers.md's FourierMLP, 64 channels, d = 2, a
-               shared time), forward and forward + backward; nsamp's bench_mlp has no such row, so these
-               lines stand alone (their cost inside a path step is bench_path's).
+               shared time), forward and forward + backward; pairs with `bench_mlp --cases fourier_mlp`
+               (bench "fourier_mlp", pass, width, batch); its cost inside a path step is bench_path's.
 
   python3 bench/peers/peer_mlp.py [--device cuda] [--widths 64,...] [--batches 1024,...] [--quick]
 """
