@@ -321,15 +321,21 @@ __global__ void egnn_pairs_backward_kernel(const T* __restrict__ hi, const T* __
 #pragma unroll
       for (int t = 0; t < kBT; ++t) gm[t] = T(0);
       if (on) {
-        T* prow = part + L.Wc1() + std::int64_t(k) * H;
+        // Thread k owns column k of the weight gradient (entry (l, k) = sum_t g[t, l] m[t, k]), so that a
+        // warp's read-modify-writes of the block's partial are consecutive addresses.
+        T* pcol = part + L.Wc1() + k;
+        T mk[kBT];
+#pragma unroll
+        for (int t = 0; t < kBT; ++t) mk[t] = s_m[t * H + k];
         for (int l = 0; l < H; ++l) {
           T acc = 0, wl = w.c1_w[std::int64_t(l) * H + k];
 #pragma unroll
           for (int t = 0; t < kBT; ++t) {
-            acc += s_g[t * H + k] * s_m[t * H + l];
-            gm[t] += wl * s_g[t * H + l];
+            const T gl = s_g[t * H + l];
+            acc += gl * mk[t];
+            gm[t] += wl * gl;
           }
-          prow[l] += acc;
+          pcol[std::int64_t(l) * H] += acc;
         }
 #pragma unroll
         for (int t = 0; t < kBT; ++t)
@@ -366,15 +372,19 @@ __global__ void egnn_pairs_backward_kernel(const T* __restrict__ hi, const T* __
 #pragma unroll
       for (int t = 0; t < kBT; ++t) gp1[t] = T(0);
       if (on) {
-        T* prow = part + L.W2() + std::int64_t(k) * H;
+        T* pcol = part + L.W2() + k;  // column k, as above
+        T mk[kBT];
+#pragma unroll
+        for (int t = 0; t < kBT; ++t) mk[t] = s_m1[t * H + k];
         for (int l = 0; l < H; ++l) {
           T acc = 0, wl = w.W2[std::int64_t(l) * H + k];
 #pragma unroll
           for (int t = 0; t < kBT; ++t) {
-            acc += s_g[t * H + k] * s_m1[t * H + l];
-            gp1[t] += wl * s_g[t * H + l];
+            const T gl = s_g[t * H + l];
+            acc += gl * mk[t];
+            gp1[t] += wl * gl;
           }
-          prow[l] += acc;
+          pcol[std::int64_t(l) * H] += acc;
         }
 #pragma unroll
         for (int t = 0; t < kBT; ++t) {
