@@ -15,6 +15,11 @@ inline int grid_for(std::int64_t work, int threads = kThreads) {
   return static_cast<int>(blocks < 1 ? 1 : (blocks < kMaxBlocks ? blocks : kMaxBlocks));
 }
 
+// The block's dynamic shared memory as an array `name` of T (a CPU emulation of the kernels defines its own).
+#ifndef NSAMP_DYNAMIC_SHARED
+#define NSAMP_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
+
 #define NSAMP_GRID_STRIDE(i, n)                                                       \
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < (n); \
        i += std::int64_t(gridDim.x) * blockDim.x)
