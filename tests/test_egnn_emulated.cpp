@@ -14,12 +14,16 @@
 #include <random>
 #include <vector>
 
+#include "emu/emu_check.h"
 #include "nsamp/core/context.h"
 #include "nsamp/core/tensor.h"
 #include "nsamp/kernels/egnn.h"
 
 using namespace nsamp;
 using namespace nsamp::kernels;
+using nsamp::emu::as;
+using nsamp::emu::check_near;
+using nsamp::emu::normal;
 
 namespace {
 
@@ -28,32 +32,6 @@ struct Case {
   bool att, tanh, agg;
   Activation act;
 };
-
-std::vector<double> normal(std::size_t count, std::mt19937_64& g, double s) {
-  std::normal_distribution<double> d(0, s);
-  std::vector<double> v(count);
-  for (double& x : v) x = d(g);
-  return v;
-}
-
-template <class T>
-std::vector<T> as(const std::vector<double>& v) {
-  return std::vector<T>(v.begin(), v.end());
-}
-
-// max |got - want| <= tol * max(max |want|, 1); NaN fails.
-void check_near(const std::vector<double>& want, const std::vector<double>& got, double tol,
-                const char* what) {
-  REQUIRE(want.size() == got.size());
-  double diff = 0, scale = 1;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    const double d = std::abs(want[i] - got[i]);
-    if (!(d <= diff)) diff = d;
-    scale = std::max(scale, std::abs(want[i]));
-  }
-  CAPTURE(what);
-  CHECK(diff <= tol * scale);
-}
 
 template <class T>
 void run_case(const Case& c) {

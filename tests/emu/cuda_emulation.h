@@ -5,14 +5,21 @@
 // sized exactly as the launcher asks and poisoned (all bits set: NaN in float32 and float64), so a read of
 // memory no thread wrote shows as NaN and an overrun as an AddressSanitizer report.
 //
-// Covered: threadIdx / blockIdx / blockDim / gridDim in x, __syncthreads, __syncwarp, __shfl_xor_sync with a
-// full mask (any other mask aborts: the kernels here use full warps only), NSAMP_DYNAMIC_SHARED. Not covered:
-// atomics, static __shared__ arrays, CUB, cooperative groups, more than one grid dimension. Include this
-// before the kernels' header, in a test translation unit of its own (it defines __global__ and friends).
+// Covered: threadIdx / blockIdx / blockDim / gridDim in x and y (a warp is 32 consecutive linear thread
+// indices, x fastest, as on the device), __syncthreads, __syncwarp, __shfl_xor_sync with a full mask (any
+// other mask aborts: the kernels here use full warps only), NSAMP_DYNAMIC_SHARED, static __shared__
+// variables (function statics: one instance that the block's threads share; blocks run one at a time; not
+// poisoned), atomicAdd / atomicMin / atomicMax (one lock), __double_as_longlong, and cub::BlockReduce's
+// Reduce and Sum (the aggregate is defined in thread 0 only, as CUB documents: the other threads get all
+// bits set). Not covered: cooperative groups, other CUB algorithms, a z dimension. Include this before the
+// kernels' header, in a test translation unit of its own (it defines __global__ and friends).
 #pragma once
+
+#include <math.h>  // the float overloads of exp, sqrt, ... in the global namespace, as device code has them
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -20,10 +27,12 @@
 #include <thread>
 #include <vector>
 
+#define NSAMP_CUDA_EMULATION 1
+
 namespace nsamp::emu {
 
 struct Dim3 {
-  unsigned x = 0, y = 0, z = 0;
+  unsigned x = 1, y = 1, z = 1;
 };
 
 // A reusable barrier for a fixed number of threads (C++17 has no std::barrier).
@@ -53,12 +62,15 @@ struct Block {
   unsigned char* shared = nullptr;
   Barrier* block_barrier = nullptr;
   std::vector<std::unique_ptr<Barrier>> warp_barriers;
-  std::vector<double> exchange;  // one slot per thread, for the shuffles
+  std::vector<double> exchange;             // one slot per thread, for the shuffles
+  std::vector<unsigned char> reduce_slots;  // cub::BlockReduce's per-thread inputs
 };
 
 inline thread_local Dim3 tls_thread, tls_block;
+inline thread_local unsigned tls_linear = 0;  // x + y blockDim.x
 inline Dim3 g_block_dim, g_grid_dim;
 inline Block* g_current = nullptr;
+inline std::mutex g_atomic_mu;
 
 }  // namespace nsamp::emu
 
@@ -70,18 +82,19 @@ inline Block* g_current = nullptr;
 #define __global__
 #define __device__
 #define __host__
+#define __shared__ static
 #define __forceinline__ inline
 #define NSAMP_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::nsamp::emu::g_current->shared)
 
 inline void __syncthreads() { nsamp::emu::g_current->block_barrier->arrive_and_wait(); }
 inline void __syncwarp(unsigned = 0xffffffffu) {
-  nsamp::emu::g_current->warp_barriers[threadIdx.x >> 5]->arrive_and_wait();
+  nsamp::emu::g_current->warp_barriers[nsamp::emu::tls_linear >> 5]->arrive_and_wait();
 }
 template <class T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
   if (mask != 0xffffffffu) std::abort();  // partial-warp shuffles are not emulated
   nsamp::emu::Block& b = *nsamp::emu::g_current;
-  const unsigned t = threadIdx.x;
+  const unsigned t = nsamp::emu::tls_linear;
   b.exchange[t] = double(v);  // exact for float, double and int32
   b.warp_barriers[t >> 5]->arrive_and_wait();
   const double r = b.exchange[(t & ~31u) | ((t & 31u) ^ unsigned(lane_mask))];
@@ -89,34 +102,108 @@ T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
   return T(r);
 }
 
+template <class T>
+T atomicAdd(T* p, T v) {
+  std::lock_guard<std::mutex> lock(nsamp::emu::g_atomic_mu);
+  const T old = *p;
+  *p = old + v;
+  return old;
+}
+template <class T>
+T atomicMax(T* p, T v) {
+  std::lock_guard<std::mutex> lock(nsamp::emu::g_atomic_mu);
+  const T old = *p;
+  if (v > old) *p = v;
+  return old;
+}
+template <class T>
+T atomicMin(T* p, T v) {
+  std::lock_guard<std::mutex> lock(nsamp::emu::g_atomic_mu);
+  const T old = *p;
+  if (v < old) *p = v;
+  return old;
+}
+inline long long __double_as_longlong(double v) {
+  long long r;
+  std::memcpy(&r, &v, sizeof r);
+  return r;
+}
+
+namespace cub {
+
+// The block-wide reduction of `Threads` threads (all of the block): each thread leaves its input in a slot,
+// thread 0 folds the slots in thread order after a barrier. Like CUB, no barrier after: a kernel that reuses
+// TempStorage must __syncthreads first, and one that does not races here as on the device.
+template <class T, int Threads>
+class BlockReduce {
+ public:
+  struct TempStorage {
+    unsigned char unused;  // the slots live in the emulated block (a T need not be default-constructible)
+  };
+  explicit BlockReduce(TempStorage&) {}
+  template <class Op>
+  T Reduce(T input, Op op) {
+    nsamp::emu::Block& b = *nsamp::emu::g_current;
+    const unsigned t = nsamp::emu::tls_linear;
+    if (nsamp::emu::g_block_dim.x * nsamp::emu::g_block_dim.y != unsigned(Threads)) std::abort();
+    T* slots = reinterpret_cast<T*>(b.reduce_slots.data());
+    if (b.reduce_slots.size() < sizeof(T) * Threads) std::abort();
+    std::memcpy(static_cast<void*>(slots + t), &input, sizeof(T));
+    __syncthreads();
+    if (t != 0) {
+      T poisoned;
+      std::memset(static_cast<void*>(&poisoned), 0xFF, sizeof(T));
+      return poisoned;
+    }
+    T acc = slots[0];
+    for (int k = 1; k < Threads; ++k) acc = op(acc, slots[k]);
+    return acc;
+  }
+  T Sum(T input) {
+    return Reduce(input, [](const T& a, const T& b) { return a + b; });
+  }
+};
+
+}  // namespace cub
+
 namespace nsamp::emu {
 
-// Runs kernel() as <<<grid, threads, shared_bytes>>>: `threads` must be whole warps.
+// Runs kernel() as <<<grid, block, shared_bytes>>>: a block must be whole warps.
+template <class Kernel>
+void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, Kernel kernel) {
+  const unsigned threads = block.x * block.y;
+  if (threads == 0 || threads % 32 != 0 || threads > 1024 || block.z != 1 || grid.z != 1) std::abort();
+  g_grid_dim = grid;
+  g_block_dim = block;
+  for (unsigned by = 0; by < grid.y; ++by)
+    for (unsigned bx = 0; bx < grid.x; ++bx) {
+      std::vector<unsigned char> shared(shared_bytes, 0xFF);
+      Barrier block_barrier(static_cast<int>(threads));
+      Block blk;
+      blk.shared = shared.empty() ? nullptr : shared.data();
+      blk.block_barrier = &block_barrier;
+      for (unsigned w = 0; w < threads / 32; ++w) blk.warp_barriers.push_back(std::make_unique<Barrier>(32));
+      blk.exchange.assign(threads, 0.0);
+      blk.reduce_slots.assign(std::size_t(threads) * 64, 0xFF);  // any accumulator up to 64 bytes
+      g_current = &blk;
+      std::vector<std::thread> pool;
+      pool.reserve(threads);
+      for (unsigned t = 0; t < threads; ++t)
+        pool.emplace_back([&, t, bx, by] {
+          tls_linear = t;
+          tls_thread = Dim3{t % block.x, t / block.x, 0};
+          tls_block = Dim3{bx, by, 0};
+          kernel();
+        });
+      for (std::thread& th : pool) th.join();
+      g_current = nullptr;
+    }
+}
+
+// Runs kernel() as <<<grid, threads, shared_bytes>>> in one dimension.
 template <class Kernel>
 void launch(int grid, int threads, std::size_t shared_bytes, Kernel kernel) {
-  if (threads <= 0 || threads % 32 != 0 || threads > 1024) std::abort();
-  g_grid_dim = Dim3{unsigned(grid), 1, 1};
-  g_block_dim = Dim3{unsigned(threads), 1, 1};
-  for (int b = 0; b < grid; ++b) {
-    std::vector<unsigned char> shared(shared_bytes, 0xFF);
-    Barrier block_barrier(threads);
-    Block blk;
-    blk.shared = shared.empty() ? nullptr : shared.data();
-    blk.block_barrier = &block_barrier;
-    for (int w = 0; w < threads / 32; ++w) blk.warp_barriers.push_back(std::make_unique<Barrier>(32));
-    blk.exchange.assign(std::size_t(threads), 0.0);
-    g_current = &blk;
-    std::vector<std::thread> pool;
-    pool.reserve(std::size_t(threads));
-    for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t, b] {
-        tls_thread = Dim3{unsigned(t), 0, 0};
-        tls_block = Dim3{unsigned(b), 0, 0};
-        kernel();
-      });
-    for (std::thread& th : pool) th.join();
-    g_current = nullptr;
-  }
+  launch(Dim3{unsigned(grid), 1, 1}, Dim3{unsigned(threads), 1, 1}, shared_bytes, kernel);
 }
 
 }  // namespace nsamp::emu

@@ -143,7 +143,7 @@ void mc_score_host(const F& f, const T* x, const T* sigma, std::int64_t B, std::
 constexpr int kMaxScoreDim = 192;  // coordinates per point (LJ-55: 165)
 constexpr int kScoreThreads = 128;
 
-#if defined(__CUDACC__)
+#if defined(__CUDACC__) || defined(NSAMP_CUDA_EMULATION)  // the emulation: tests/emu/cuda_emulation.h
 // The Monte Carlo noisy score: a block per point; each thread streams its share of the K samples with the
 // point's d coordinates in local arrays (kMaxD), then the block merges the states: butterflies within each
 // warp, then thread 0 over the warps' states in shared memory.
@@ -178,6 +178,9 @@ __global__ void mc_score_kernel(F f, const T* __restrict__ x, const T* __restric
   }
 }
 
+#endif
+
+#if defined(__CUDACC__)
 // One block per point (grid capped, striding beyond); local arrays sized 8, 64 or kMaxScoreDim by d.
 template <class T, class F>
 void launch_mc_score(const F& f, const T* x, const T* sigma, std::int64_t B, std::int64_t K, std::int64_t d,
