@@ -30,7 +30,7 @@ TEST_CASE("dikl: the discrete VP schedule" * doctest::test_suite("cpu")) {
                        Error);
 }
 
-NSAMP_DEVICE_TEST("dikl: DSM on N(0, v I) is stationary at the optimal linear score") {
+NSAMP_DEVICE_TEST("dikl: DSM on N(0 v I) is stationary at the optimal linear score") {
   // s(x_t) = c x_t: dL/dc = 2 sigma^2 d (1 + c (alpha^2 v + sigma^2)) in expectation, zero at
   // c* = -1 / (alpha^2 v + sigma^2) (the score of p_t = N(0, (alpha^2 v + sigma^2) I)).
   Context ctx(dev, 4);
@@ -152,7 +152,7 @@ TEST_CASE("dikl sampler: one-step samples are seeded and chunked" * doctest::tes
   CHECK_THROWS_WITH_AS(sampler.sample(0, 1, ctx), doctest::Contains("at least one sample"), Error);
 }
 
-TEST_CASE("dikl training: each iteration moves the score network, then the generator" *
+TEST_CASE("dikl training: each iteration moves the score network and then the generator" *
           doctest::test_suite("cpu")) {
   Context ctx(Device::cpu(), 9);
   auto target = targets::make_target("gmm40");

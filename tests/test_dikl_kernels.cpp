@@ -70,7 +70,7 @@ NSAMP_DEVICE_TEST("dikl kernels: noise levels are uniform on 1 .. L - 1 with the
       doctest::Contains("float64 [3, L >= 2]"), Error);
 }
 
-NSAMP_DEVICE_TEST("dikl kernels: stage-A proposals, their tilt and the tilt coefficient") {
+NSAMP_DEVICE_TEST("dikl kernels: stage-A proposals - their tilt and the tilt coefficient") {
   const std::int64_t B = 37, d = 5, n = 7, P = B * n;
   Context host;
   const std::vector<double> xt =
@@ -215,7 +215,7 @@ NSAMP_DEVICE_TEST("dikl kernels: the adaptive MALA step and the recorded scalars
                        Error);
 }
 
-NSAMP_DEVICE_TEST("mcmc: chains reading their step from device memory match a fixed step, fused or not") {
+NSAMP_DEVICE_TEST("mcmc: chains reading their step from device memory match a fixed step - fused or not") {
   // The same chains with step 0.2 given as a number and as a device value, on a dense target (fused step)
   // and with the fused path off (the unfused sequence's kernels read it), tilted; then a changed device
   // value changes the next steps like set_step would.

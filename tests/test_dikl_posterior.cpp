@@ -76,7 +76,8 @@ TEST_CASE("dikl posterior: Gumbel-max picks each particle with its normalised we
 }
 
 // Every row the same x_t, so the rows are independent repeats of the estimator.
-NSAMP_DEVICE_TEST("dikl posterior: on N(0, I) the posterior samples have the closed-form mean and variance") {
+NSAMP_DEVICE_TEST(
+    "dikl posterior: on a standard normal the posterior samples have the closed-form mean and variance") {
   // p_d = N(0, I), VP noise (a^2 + s^2 = 1): the posterior of x0 given x_t is N(a x_t, s^2 I). (The score
   // estimate itself is -x_t for any sample here, so the check is on the samples.)
   Context ctx(dev, 5);
@@ -104,7 +105,7 @@ NSAMP_DEVICE_TEST("dikl posterior: on N(0, I) the posterior samples have the clo
   CHECK(r.acceptance.to_doubles(ctx)[0] > 0.5);
 }
 
-TEST_CASE("dikl posterior: the noisy score of N(mu, v I) matches the closed form" *
+TEST_CASE("dikl posterior: the noisy score of an isotropic Gaussian matches the closed form" *
           doctest::test_suite("cpu")) {
   // A user energy (host callback) with mean mu and variance v: p_t = N(a mu, (a^2 v + s^2) I), so the noisy
   // score is -(x_t - a mu) / (a^2 v + s^2). With v != 1 the mixed-identity estimate depends on the samples:
@@ -159,7 +160,8 @@ TEST_CASE("dikl posterior: the noisy score of N(mu, v I) matches the closed form
       const RowStats x0 = column_stats(test::to_doubles(r.x0_mean, ctx), d);
       for (int j = 0; j < 2; ++j) CHECK(x0.var[std::size_t(j)] == doctest::Approx(post_var).epsilon(0.1));
     }
-    MESSAGE(std::string(cs.name) << ": acceptance " << r.acceptance.to_doubles(ctx)[0] << ", step now " << post.mala_step(ctx));
+    MESSAGE(std::string(cs.name) << ": acceptance " << r.acceptance.to_doubles(ctx)[0] << ", step now "
+                                 << post.mala_step(ctx));
   }
 }
 

@@ -66,7 +66,7 @@ std::vector<double> run(const samplers::Egnn& net, const std::vector<double>& x,
 
 }  // namespace
 
-TEST_CASE("egnn: equivariant to rotations, reflections, translations and permutations" *
+TEST_CASE("egnn: equivariant to rotations - reflections - translations and permutations" *
           doctest::test_suite("cpu")) {
   Context ctx(Device::cpu(), 21);
   struct Case {
@@ -233,7 +233,7 @@ NSAMP_DEVICE_TEST("egnn: the fused no-grad forward equals the composed ops") {
   }
 }
 
-TEST_CASE("egnn: structure, initial scale and bad input" * doctest::test_suite("cpu")) {
+TEST_CASE("egnn: structure - initial scale and bad input" * doctest::test_suite("cpu")) {
   Context ctx(Device::cpu(), 23);
   samplers::EgnnConfig cfg;  // 3 x 128, SiLU, the spec's initialisation
   samplers::Egnn net({4, 2}, cfg, DType::F32, ctx, "score");

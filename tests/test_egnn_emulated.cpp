@@ -151,7 +151,7 @@ void run_case(const Case& c) {
 
 }  // namespace
 
-TEST_CASE("egnn kernels (CUDA code, emulated on the CPU) match the CPU twin, forward and backward" *
+TEST_CASE("egnn kernels (CUDA code emulated on the CPU) match the CPU twin - forward and backward" *
           doctest::test_suite("cpu")) {
   // Kept small: every CUDA thread is a host thread and every shuffle two barriers.
   const Case cases[] = {

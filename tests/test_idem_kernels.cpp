@@ -8,7 +8,7 @@
 
 using namespace nsamp;
 
-NSAMP_DEVICE_TEST("idem kernels: the VE noise levels, the buffer density's scale and shift, lambda(t)") {
+NSAMP_DEVICE_TEST("idem kernels: the VE noise levels - the buffer density's scale and shift - lambda(t)") {
   Context ctx(dev);
   const std::int64_t B = 300;
   kernels::VeLevels v;

@@ -121,7 +121,7 @@ NSAMP_DEVICE_TEST("mc_score: S_K and log p~ match a float64 evaluation of the sa
   }
 }
 
-TEST_CASE("mc_score: on a Gaussian, S_K tends to the closed-form noisy score like 1/sqrt(K)" *
+TEST_CASE("mc_score: on a Gaussian S_K tends to the closed-form noisy score like 1/sqrt(K)" *
           doctest::test_suite("cpu")) {
   // E = |y|^2 / 2 in d = 3: p_sigma = N(0, (1 + sigma^2) I), score -x / (1 + sigma^2), and
   // log(Z p_sigma(x)) = -(d/2) log(1 + sigma^2) - |x|^2 / (2 (1 + sigma^2)).

@@ -179,7 +179,7 @@ NSAMP_DEVICE_TEST("mcmc: HMC leaves a Gaussian invariant and converges to it fro
                        doctest::Contains("step must be positive"), Error);
 }
 
-NSAMP_DEVICE_TEST("mcmc: one-leapfrog HMC with step h is MALA with step h^2 / 2, draw for draw") {
+NSAMP_DEVICE_TEST("mcmc: one-leapfrog HMC with step h is MALA with step h^2 / 2 - draw for draw") {
   // Both draw a [B, d] normal (momentum / Langevin noise) and then B uniforms per step from the same
   // stream, and y = x - (h^2 / 2) g + h p is the same proposal, so the chains coincide.
   auto target = targets::make_target("gmm9");
@@ -223,7 +223,7 @@ kernels::GaussianTilt tilt_to(const kernels::GaussianTilt& t, Device dev, Contex
 
 }  // namespace
 
-NSAMP_DEVICE_TEST("mcmc: the fused MALA step moves the chains as the unfused sequence does, draw for draw") {
+NSAMP_DEVICE_TEST("mcmc: the fused MALA step moves the chains as the unfused sequence does - draw for draw") {
   // Same seed, same counters: the fused pass (one per chain) and the unfused sequence (noise fill, proposal,
   // target, uniform fill, decision) draw the same numbers, so the chains coincide up to rounding; and the
   // device runs coincide with the CPU's fused run.
@@ -318,7 +318,7 @@ NSAMP_DEVICE_TEST("mcmc: tilted MALA samples the Gaussian posterior of its tilt"
                        Error);
 }
 
-TEST_CASE("mcmc: built-in and functor targets step fused, host callbacks unfused, with the same chains" *
+TEST_CASE("mcmc: built-in and functor targets step fused - host callbacks unfused - with the same chains" *
           doctest::test_suite("cpu")) {
   Context ctx(Device::cpu(), 1);
   const targets::FunctorTarget<test::QuarticWells> quartic("quartic", 3, test::QuarticWells{});

@@ -302,7 +302,7 @@ double com_error(const std::vector<double>& x, int n, int D) {
 
 }  // namespace
 
-TEST_CASE("path samplers on particle systems: mean-free paths, fused = autograd R, lv gradient = backprop" *
+TEST_CASE("path samplers on particle systems: mean-free paths - fused = autograd R - lv gradient = backprop" *
           doctest::test_suite("cpu")) {
   Context ctx(Device::cpu());
   auto t = targets::make_target("dw4");

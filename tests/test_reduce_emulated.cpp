@@ -115,7 +115,7 @@ void check_cols(std::int64_t R, std::int64_t C) {
 
 }  // namespace
 
-TEST_CASE("reduction kernels (CUDA code, emulated on the CPU) match the CPU twin" *
+TEST_CASE("reduction kernels (CUDA code emulated on the CPU) match the CPU twin" *
           doctest::test_suite("cpu")) {
   struct RowCase {
     std::int64_t R, C;

@@ -14,7 +14,8 @@ double clip(double v, double c) { return std::max(-c, std::min(c, v)); }
 
 }  // namespace
 
-NSAMP_DEVICE_TEST("sde: the fused step matches the float64 reference of control, cost, Ito term and update") {
+NSAMP_DEVICE_TEST(
+    "sde: the fused step matches the float64 reference of control - cost - Ito term and update") {
   Context ctx(dev);
   const std::int64_t B = 37, d = 7;  // d odd: rows start in the middle of Philox blocks
   kernels::SdeStepCoef k;
@@ -111,7 +112,7 @@ TEST_CASE("sde: bad operands are reported with the op and the shapes" * doctest:
 }
 
 NSAMP_DEVICE_TEST(
-    "sde: the truncated-normal prior follows its rejection rule, repeats rows, stays in bounds") {
+    "sde: the truncated-normal prior follows its rejection rule - repeats rows - stays in bounds") {
   Context ctx(dev);
   const std::int64_t points = 50, repeats = 3, d = 7;
   const std::uint64_t seed = 21, offset = 40;

@@ -136,7 +136,7 @@ void check_losses(std::int64_t B, std::int64_t group) {
 
 }  // namespace
 
-TEST_CASE("sde kernels (CUDA code, emulated on the CPU) match the CPU twin" * doctest::test_suite("cpu")) {
+TEST_CASE("sde kernels (CUDA code emulated on the CPU) match the CPU twin" * doctest::test_suite("cpu")) {
   struct StepCase {
     std::int64_t B, d;
     bool nt_per_row, cot;

@@ -41,7 +41,7 @@ std::vector<double> params_of(s::PathSampler& ps, Context& ctx) {
 
 }  // namespace
 
-NSAMP_DEVICE_TEST("rng counter: set, advance and read back, and kernels read the offset when they run") {
+NSAMP_DEVICE_TEST("rng counter: set - advance and read back - and kernels read the offset when they run") {
   Context ctx(dev);
   RngCounter c(ctx, 41);
   CHECK(c.value(ctx) == 41);
@@ -127,7 +127,7 @@ TEST_CASE("allocator: a block two capture pools address stays out of the cache u
   CHECK(a.stats().bytes_in_use == 0);
 }
 
-NSAMP_DEVICE_TEST("step graph: replays equal the eager steps, with the counter advanced inside the body") {
+NSAMP_DEVICE_TEST("step graph: replays equal the eager steps - with the counter advanced inside the body") {
   Context ctx(dev, 5);
   const std::int64_t n = 1000;
   Tensor acc = Tensor::zeros(Shape{n}, DType::F32, ctx);
@@ -373,7 +373,7 @@ NSAMP_DEVICE_TEST("step graph: DiKL training replayed as a graph equals the unca
   }
 }
 
-NSAMP_DEVICE_TEST("drawing step: runs draw what the same fills in sequence draw, graphed or not") {
+NSAMP_DEVICE_TEST("drawing step: runs draw what the same fills in sequence draw - graphed or not") {
   // A body of two fills (Context::draw_rng) and a kernel: graphed and eager runs, and the plain sequence of
   // the same fills on a context with the same seed, give the same numbers; the host offset advances by the
   // body's counters per run; a body whose draws change size is refused.

@@ -207,19 +207,19 @@ void check_mc_score_all() {
 
 }  // namespace
 
-TEST_CASE("target energy kernels (CUDA code, emulated on the CPU) match the CPU twin" *
+TEST_CASE("target energy kernels (CUDA code emulated on the CPU) match the CPU twin" *
           doctest::test_suite("cpu")) {
   check_energies<double>();
   check_energies<float>();
 }
 
-TEST_CASE("fused MALA kernels (CUDA code, emulated on the CPU) match mala_fused_row" *
+TEST_CASE("fused MALA kernels (CUDA code emulated on the CPU) match mala_fused_row" *
           doctest::test_suite("cpu")) {
   check_mala_all<double>();
   check_mala_all<float>();
 }
 
-TEST_CASE("Monte Carlo score kernel (CUDA code, emulated on the CPU) matches mc_score_host" *
+TEST_CASE("Monte Carlo score kernel (CUDA code emulated on the CPU) matches mc_score_host" *
           doctest::test_suite("cpu")) {
   check_mc_score_all<double>();
   check_mc_score_all<float>();

@@ -76,7 +76,7 @@ void check_resume(std::int64_t stop_at, const Make& make, const Train& train) {
 
 }  // namespace
 
-TEST_CASE("state dict: tensors and numbers round-trip exactly, damaged files are rejected" *
+TEST_CASE("state dict: tensors and numbers round-trip exactly - damaged files are rejected" *
           doctest::test_suite("cpu")) {
   Context ctx(Device::cpu());
   ag::StateDict st;
@@ -171,7 +171,8 @@ TEST_CASE("state dict: an Adam restored from its state takes the same next step"
                        Error);
 }
 
-TEST_CASE("resume: a path sampler (lv, EMA, StepLR) continues bit for bit" * doctest::test_suite("cpu")) {
+TEST_CASE("resume: a path sampler (lv with EMA and StepLR) continues bit for bit" *
+          doctest::test_suite("cpu")) {
   auto t = targets::make_target("gmm9");
   s::PathConfig pc;
   pc.method = s::PathMethod::Dis;
@@ -219,7 +220,7 @@ TEST_CASE("resume: DiKL (adaptive posterior step) continues bit for bit" * docte
       });
 }
 
-TEST_CASE("resume: IW-SM (buffer, plateau) continues bit for bit from an epoch's end or its middle" *
+TEST_CASE("resume: IW-SM (buffer and plateau) continues bit for bit from an epoch's end or its middle" *
           doctest::test_suite("cpu")) {
   auto t = targets::make_target("gmm40");
   s::IdemConfig kc;

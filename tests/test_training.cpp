@@ -170,7 +170,7 @@ TEST_CASE("schedules: StepLR and ReduceLROnPlateau follow PyTorch" * doctest::te
   CHECK(adam.lr() == 0.25);
 }
 
-NSAMP_DEVICE_TEST("training: an MLP fits sin(2x) on [-2, 2] to a mean squared error below 1e-4") {
+NSAMP_DEVICE_TEST("training: an MLP fits sin(2x) on -2 .. 2 to a mean squared error below 1e-4") {
   Context ctx(dev, 7);
   const std::int64_t n = 256;
   std::vector<double> xs(n), ys(n);

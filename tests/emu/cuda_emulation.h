@@ -1,9 +1,10 @@
 // A CPU emulation of the CUDA execution model, enough to run the kernels of a *_kernels.cuh header with g++
-// and compare them with their CPU twins where no GPU is at hand: every CUDA thread of a block is a
-// std::thread, blocks run one after another, __syncthreads is a barrier of the block's threads and a warp
-// shuffle a barrier of its warp's 32 threads around an exchange slot per thread. Dynamic shared memory is
-// sized exactly as the launcher asks and poisoned (all bits set: NaN in float32 and float64), so a read of
-// memory no thread wrote shows as NaN and an overrun as an AddressSanitizer report.
+// and compare them with their CPU twins where no GPU is at hand: every CUDA thread of a block runs on a
+// thread of its own (from a pool kept across launches), blocks run one after another, __syncthreads is a
+// barrier of the block's threads and a warp shuffle a barrier of its warp's 32 threads around an exchange
+// slot per thread. Dynamic shared memory is sized exactly as the launcher asks and poisoned (all bits set:
+// NaN in float32 and float64), so a read of memory no thread wrote shows as NaN and an overrun as an
+// AddressSanitizer report.
 //
 // Covered: threadIdx / blockIdx / blockDim / gridDim in x and y (a warp is 32 consecutive linear thread
 // indices, x fastest, as on the device), __syncthreads, __syncwarp, __shfl_xor_sync with a full mask (any
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -58,6 +60,73 @@ class Barrier {
   unsigned long generation_ = 0;
 };
 
+// Threads kept across launches (creating a std::thread per CUDA thread per launch dominated the run time):
+// run(count, job) runs job(0) .. job(count - 1) on `count` distinct threads at once, as a block's threads
+// must be to meet at its barriers, and returns when all have finished.
+class WorkerPool {
+ public:
+  WorkerPool() = default;
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+  ~WorkerPool() {
+    for (auto& w : workers_) {
+      std::lock_guard<std::mutex> lock(w->mu);
+      w->stop = true;
+      w->cv.notify_one();
+    }
+    for (auto& w : workers_) w->thread.join();
+  }
+  template <class Job>
+  void run(unsigned count, Job& job) {
+    while (workers_.size() < count) {
+      workers_.push_back(std::make_unique<Worker>());
+      Worker* w = workers_.back().get();
+      const unsigned id = unsigned(workers_.size() - 1);
+      w->thread = std::thread([this, w, id] { work(*w, id); });
+    }
+    job_ = [&job](unsigned t) { job(t); };
+    {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      remaining_ = count;
+    }
+    for (unsigned i = 0; i < count; ++i) {  // only the threads the block needs are woken
+      Worker& w = *workers_[i];
+      std::lock_guard<std::mutex> lock(w.mu);
+      w.go = true;
+      w.cv.notify_one();
+    }
+    std::unique_lock<std::mutex> lock(done_mu_);
+    done_.wait(lock, [&] { return remaining_ == 0; });
+  }
+
+ private:
+  struct Worker {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool go = false, stop = false;
+    std::thread thread;
+  };
+  void work(Worker& w, unsigned id) {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(w.mu);
+        w.cv.wait(lock, [&] { return w.go || w.stop; });
+        if (w.stop) return;
+        w.go = false;
+      }
+      job_(id);  // job_ is set before go and not changed until every worker has reported
+      std::lock_guard<std::mutex> lock(done_mu_);
+      if (--remaining_ == 0) done_.notify_one();
+    }
+  }
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::function<void(unsigned)> job_;
+  std::mutex done_mu_;
+  std::condition_variable done_;
+  unsigned remaining_ = 0;
+};
+
 struct Block {
   unsigned char* shared = nullptr;
   Barrier* block_barrier = nullptr;
@@ -71,6 +140,7 @@ inline thread_local unsigned tls_linear = 0;  // x + y blockDim.x
 inline Dim3 g_block_dim, g_grid_dim;
 inline Block* g_current = nullptr;
 inline std::mutex g_atomic_mu;
+inline WorkerPool g_pool;
 
 }  // namespace nsamp::emu
 
@@ -92,9 +162,11 @@ inline void __syncwarp(unsigned = 0xffffffffu) {
 }
 template <class T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
-  if (mask != 0xffffffffu) std::abort();  // partial-warp shuffles are not emulated
+  if (mask != 0xffffffffu) std::abort();  // partial-mask shuffles are not emulated
   nsamp::emu::Block& b = *nsamp::emu::g_current;
   const unsigned t = nsamp::emu::tls_linear;
+  // A full mask in a partial warp names lanes that do not exist: undefined on the device.
+  if ((t | 31u) >= nsamp::emu::g_block_dim.x * nsamp::emu::g_block_dim.y) std::abort();
   b.exchange[t] = double(v);  // exact for float, double and int32
   b.warp_barriers[t >> 5]->arrive_and_wait();
   const double r = b.exchange[(t & ~31u) | ((t & 31u) ^ unsigned(lane_mask))];
@@ -168,11 +240,12 @@ class BlockReduce {
 
 namespace nsamp::emu {
 
-// Runs kernel() as <<<grid, block, shared_bytes>>>: a block must be whole warps.
+// Runs kernel() as <<<grid, block, shared_bytes>>>; a block that is not whole warps ends in a partial warp,
+// which may synchronise but not shuffle.
 template <class Kernel>
 void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, Kernel kernel) {
   const unsigned threads = block.x * block.y;
-  if (threads == 0 || threads % 32 != 0 || threads > 1024 || block.z != 1 || grid.z != 1) std::abort();
+  if (threads == 0 || threads > 1024 || block.z != 1 || grid.z != 1) std::abort();
   g_grid_dim = grid;
   g_block_dim = block;
   for (unsigned by = 0; by < grid.y; ++by)
@@ -182,20 +255,19 @@ void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, Kernel kernel) {
       Block blk;
       blk.shared = shared.empty() ? nullptr : shared.data();
       blk.block_barrier = &block_barrier;
-      for (unsigned w = 0; w < threads / 32; ++w) blk.warp_barriers.push_back(std::make_unique<Barrier>(32));
+      for (unsigned w = 0; w < (threads + 31) / 32; ++w)  // the last warp may be partial, as on the device
+        blk.warp_barriers.push_back(
+            std::make_unique<Barrier>(int(threads - 32 * w < 32 ? threads - 32 * w : 32)));
       blk.exchange.assign(threads, 0.0);
       blk.reduce_slots.assign(std::size_t(threads) * 64, 0xFF);  // any accumulator up to 64 bytes
       g_current = &blk;
-      std::vector<std::thread> pool;
-      pool.reserve(threads);
-      for (unsigned t = 0; t < threads; ++t)
-        pool.emplace_back([&, t, bx, by] {
-          tls_linear = t;
-          tls_thread = Dim3{t % block.x, t / block.x, 0};
-          tls_block = Dim3{bx, by, 0};
-          kernel();
-        });
-      for (std::thread& th : pool) th.join();
+      auto thread_job = [&](unsigned t) {
+        tls_linear = t;
+        tls_thread = Dim3{t % block.x, t / block.x, 0};
+        tls_block = Dim3{bx, by, 0};
+        kernel();
+      };
+      g_pool.run(threads, thread_job);
       g_current = nullptr;
     }
 }

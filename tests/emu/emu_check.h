@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "nsamp/core/context.h"
+#include "nsamp/core/tensor.h"
+
 namespace nsamp::emu {
 
 inline std::vector<double> normal(std::size_t count, std::mt19937_64& g, double s) {
@@ -17,6 +20,12 @@ inline std::vector<double> normal(std::size_t count, std::mt19937_64& g, double 
   std::vector<double> v(count);
   for (double& x : v) x = d(g);
   return v;
+}
+
+// A host tensor of T's dtype holding v (the CPU twin's input).
+template <class T>
+Tensor host_tensor(const std::vector<T>& v, const Shape& s, Context& ctx) {
+  return Tensor::from_vector(v, s, Device::cpu(), ctx);
 }
 
 template <class T, class U>

@@ -1,0 +1,99 @@
+// iDEM / IW-SM family: the CUDA kernels (device code only), included by idem_cuda.cu, which launches them,
+// and by tests/test_idem_emulated.cpp, which runs them on the CPU under tests/emu/cuda_emulation.h against
+// the CPU twin. Elementwise passes for the noise levels and buffer indices; the importance weights of one
+// batch in a single block (B is a few hundred to a few thousand), float64 sums.
+#pragma once
+
+#include <cstdint>
+
+#ifndef NSAMP_CUDA_EMULATION
+#include <cub/block/block_reduce.cuh>
+#endif
+
+#include "launch_cuda.cuh"
+#include "nsamp/core/hd.h"
+#include "nsamp/kernels/idem.h"
+
+namespace nsamp::kernels::detail {
+
+namespace {
+
+template <class T>
+__global__ void noise_levels_kernel(const double* __restrict__ t, VeLevels v, T* __restrict__ tc,
+                                    T* __restrict__ sg, T* __restrict__ sx, T* __restrict__ sc,
+                                    double* __restrict__ sh, double* __restrict__ la, std::int64_t B) {
+  NSAMP_GRID_STRIDE(i, B) store_ve(ve_element(t[i], v), i, tc, sg, sx, sc, sh, la);
+}
+
+constexpr int kWThreads = 512;
+using WReduce = cub::BlockReduce<double, kWThreads>;
+
+__device__ __forceinline__ bool finite(double x) { return x - x == 0; }
+
+struct MaxOp {
+  __device__ __forceinline__ double operator()(double a, double b) const { return fmax(a, b); }
+};
+
+template <class T>
+__global__ void loss_weights_kernel(const T* __restrict__ log_p, const T* __restrict__ ks,
+                                    const double* __restrict__ shift, const double* __restrict__ lambda,
+                                    double dim, std::int64_t B, T* __restrict__ coef,
+                                    double* __restrict__ ess) {
+  __shared__ typename WReduce::TempStorage tmp;
+  __shared__ double s_m, s_s;
+  auto l_at = [&](std::int64_t i) { return double(log_p[i]) - double(T(double(ks[i]) + shift[i])); };
+  if (!log_p) {
+    for (std::int64_t i = threadIdx.x; i < B; i += kWThreads)
+      coef[i] = T(lambda[i] * (1.0 / double(B)) / dim);
+    if (threadIdx.x == 0) *ess = 1.0;
+    return;
+  }
+  double m = -hd::infinity<double>();
+  for (std::int64_t i = threadIdx.x; i < B; i += kWThreads) {
+    const double l = l_at(i);
+    if (finite(l)) m = fmax(m, l);
+  }
+  m = WReduce(tmp).Reduce(m, MaxOp());
+  if (threadIdx.x == 0) s_m = m;
+  __syncthreads();
+  m = s_m;
+  double s = 0;
+  for (std::int64_t i = threadIdx.x; i < B; i += kWThreads) {
+    const double l = l_at(i);
+    s += finite(l) ? exp(l - m) : 0.0;
+  }
+  s = WReduce(tmp).Sum(s);
+  if (threadIdx.x == 0) s_s = finite(m) ? s : hd::quiet_nan<double>();
+  __syncthreads();
+  s = s_s;
+  double s2 = 0;
+  for (std::int64_t i = threadIdx.x; i < B; i += kWThreads) {
+    const double l = l_at(i);
+    const double w = (finite(l) ? exp(l - m) : 0.0) / s;
+    s2 += w * w;
+    coef[i] = T(lambda[i] * w / dim);
+  }
+  __syncthreads();
+  s2 = WReduce(tmp).Sum(s2);
+  if (threadIdx.x == 0) *ess = 1.0 / (double(B) * s2);
+}
+
+__global__ void buffer_indices_kernel(const double* __restrict__ u, std::int64_t size, std::int32_t* idx,
+                                      std::int64_t n) {
+  NSAMP_GRID_STRIDE(i, n) {
+    const std::int64_t k = std::int64_t(u[i] * double(size));
+    idx[i] = std::int32_t(k < size - 1 ? k : size - 1);
+  }
+}
+
+template <class T>
+__global__ void accumulate_kernel(const T* loss, const double* ess, double* acc) {
+  const double l = double(*loss);
+  acc[0] += l;
+  acc[1] += *ess;
+  if (finite(l)) acc[2] += l, acc[3] += 1;
+}
+
+}  // namespace
+
+}  // namespace nsamp::kernels::detail
