@@ -1,40 +1,9 @@
-// Index family: CUDA launchers. Column blocks are one strided 2-D copy; gathers and scatter-adds are
-// grid-stride loops over the [M, C] elements of the gathered side (consecutive threads on consecutive
-// columns, so each row is read and written coalesced); scatter-adds use atomicAdd (float, and double on
-// sm_60+).
-//
-// Indices are assumed valid (check_indices validates them once, on the host). An out-of-range index never
-// touches memory outside the tensors: a gather writes NaN for that row and a scatter-add skips it.
-#include "launch_cuda.cuh"
+// Index family: CUDA launchers of the kernels in index_kernels.cuh (their layout is described there). Column
+// blocks are one strided 2-D copy.
+#include "index_kernels.cuh"
 #include "nsamp/core/cuda_check.h"
-#include "nsamp/core/hd.h"
-#include "nsamp/kernels/index.h"
 
 namespace nsamp::kernels::detail {
-
-namespace {
-
-template <class T>
-__global__ void gather_rows_kernel(const T* __restrict__ x, const std::int32_t* __restrict__ idx,
-                                   T* __restrict__ out, std::int64_t n, std::int64_t C, std::int64_t N) {
-  NSAMP_GRID_STRIDE(i, n) {
-    const std::int64_t r = i / C, c = i - r * C;
-    const std::int64_t j = idx[r];
-    out[i] = (j >= 0 && j < N) ? x[j * C + c] : hd::quiet_nan<T>();
-  }
-}
-
-template <class T>
-__global__ void index_add_rows_kernel(const T* __restrict__ src, const std::int32_t* __restrict__ idx,
-                                      T* __restrict__ out, std::int64_t n, std::int64_t C, std::int64_t N) {
-  NSAMP_GRID_STRIDE(i, n) {
-    const std::int64_t r = i / C, c = i - r * C;
-    const std::int64_t j = idx[r];
-    if (j >= 0 && j < N) atomicAdd(out + j * C + c, src[i]);
-  }
-}
-
-}  // namespace
 
 void copy_cols_cuda(const Tensor& src, std::int64_t src_col0, Tensor& dst, std::int64_t dst_col0,
                     std::int64_t ncols, Context& ctx) {

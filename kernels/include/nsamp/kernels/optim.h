@@ -54,8 +54,7 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const 
 // ema = decay * ema + (1 - decay) * param.
 void ema_update(Tensor& ema, const Tensor& param, double decay, Context& ctx);
 
-// ---- element math (host + device)
-// --------------------------------------------------------------------------
+// ---- element math (host + device) -----------------------------------------------------------------------
 
 // An Adam step's scalars in the parameters' precision, computed once on the host in float64 and then rounded
 // (as PyTorch computes its Python-float scalars before a float32 kernel sees them).
