@@ -54,11 +54,14 @@ void check_levels(std::int64_t B, int grid) {
   // The same double formulas rounded once: equal, up to the libm's last bit on the device.
   const double tol = 1e-15;
   emu::check_near(tc.to_doubles(ctx), emu::as<double>(etc), tol, "t");
-  emu::check_near(sg.to_doubles(ctx), emu::as<double>(esg), sizeof(T) == 4 ? 1e-7 : tol, "sigma");
-  emu::check_near(sx.to_doubles(ctx), emu::as<double>(esx), sizeof(T) == 4 ? 1e-7 : tol, "sigma_x");
-  emu::check_near(sc.to_doubles(ctx), emu::as<double>(esc), sizeof(T) == 4 ? 1e-7 : tol, "scale");
-  emu::check_near(sh.to_doubles(ctx), esh, tol, "shift");
-  emu::check_near(la.to_doubles(ctx), ela, tol, "lambda");
+  emu::check_rel(sg.to_doubles(ctx), emu::as<double>(esg), sizeof(T) == 4 ? 1e-7 : tol, emu::tiny<double>(),
+                 "sigma");
+  emu::check_rel(sx.to_doubles(ctx), emu::as<double>(esx), sizeof(T) == 4 ? 1e-7 : tol, emu::tiny<double>(),
+                 "sigma_x");
+  emu::check_rel(sc.to_doubles(ctx), emu::as<double>(esc), sizeof(T) == 4 ? 1e-7 : tol, emu::tiny<double>(),
+                 "scale");
+  emu::check_rel(sh.to_doubles(ctx), esh, tol, emu::tiny<double>(), "shift");
+  emu::check_rel(la.to_doubles(ctx), ela, tol, emu::tiny<double>(), "lambda");
 }
 
 template <class T>
@@ -91,7 +94,7 @@ void check_weights(std::int64_t B, bool iw, bool none_finite) {
   });
   // The block sums in another order than the CPU loop: float64 rounding, then the dtype's.
   const double tol = sizeof(T) == 4 ? 1e-6 : 1e-12;
-  emu::check_near(coef.to_doubles(ctx), emu::as<double>(ecoef), tol, "coef");
+  emu::check_rel(coef.to_doubles(ctx), emu::as<double>(ecoef), tol, emu::tiny<double>(), "coef");
   emu::check_near(ess.to_doubles(ctx), eess, 1e-12, "ess");
   if (none_finite && iw)
     for (T c : ecoef) CHECK(std::isnan(c));

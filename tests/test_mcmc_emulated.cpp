@@ -86,6 +86,12 @@ void check_mala(std::int64_t B, std::int64_t d, bool tilted, bool step_in_memory
     });
     emu::check_near(eu.to_doubles(ctx), emu::as<double>(eu_e), tol<T>() * 10, "tilt U");
     emu::check_near(gu.to_doubles(ctx), emu::as<double>(gu_e), tol<T>(), "tilt grad U");
+    Tensor eu2 = Tensor::empty(Shape{B}, tx.dtype(), ctx);  // U alone
+    tilt_energy(tx, te, nullptr, tilt, eu2, nullptr, ctx);
+    std::vector<T> eu2_e(std::size_t(B), T(NAN));
+    emu::launch(grid, kd::kThreads, 0,
+                [&] { kd::tilt_kernel<T>(x.data(), e.data(), nullptr, view, eu2_e.data(), nullptr, B, d); });
+    emu::check_near(eu2.to_doubles(ctx), emu::as<double>(eu2_e), tol<T>() * 10, "tilt U alone");
   }
 
   // The decision, from the CPU twin's y (the same numbers as the kernel's up to rounding).
@@ -184,9 +190,9 @@ TEST_CASE(
     "MALA proposal and accept kernels with and without the tilt (CUDA code emulated on the CPU) match the "
     "CPU twin" *
     doctest::test_suite("cpu")) {
-  // (B, d, grid): chains shorter than a warp, not a multiple of it, longer; one block for more chains than
-  // its 8 warps (grid-stride).
-  const std::vector<std::array<std::int64_t, 3>> cases = {{24, 3, 1}, {37, 40, 1}, {30, 70, 2}, {64, 1, 3}};
+  // (B, d, grid): chains shorter than a warp, not a multiple of it, longer; more warps than chains (as the
+  // launcher's grids end), one block for more chains than its 8 warps (grid-stride).
+  const std::vector<std::array<std::int64_t, 3>> cases = {{24, 3, 4}, {37, 40, 1}, {30, 70, 2}, {64, 1, 3}};
   for (const auto& [B, d, grid] : cases)
     for (bool tilted : {false, true})
       for (bool in_memory : {false, true}) {

@@ -88,8 +88,8 @@ void check_rows(std::int64_t N, std::int64_t M, std::int64_t d, int grid, bool g
     });
     // exp((f + g - c) / eps) amplifies the exponent's float32 rounding by up to max|c| / eps.
     const double pt = sizeof(T) == 8 ? 1e-11 : 2e-5 * (1 + 12 / eps);
-    emu::check_near(wm.to_doubles(ctx), emu::as<double>(mass), pt, "row mass");
-    emu::check_near(wc.to_doubles(ctx), emu::as<double>(cost), pt, "row cost");
+    emu::check_rel(wm.to_doubles(ctx), emu::as<double>(mass), pt, emu::tiny<T>(), "row mass");
+    emu::check_rel(wc.to_doubles(ctx), emu::as<double>(cost), pt, emu::tiny<T>(), "row cost");
   }
 
   const std::vector<T> x = emu::as<T>(emu::normal(std::size_t(N * d), gen, 1.0)),

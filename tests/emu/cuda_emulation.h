@@ -62,7 +62,8 @@ class Barrier {
 
 // Threads kept across launches (creating a std::thread per CUDA thread per launch dominated the run time):
 // run(count, job) runs job(0) .. job(count - 1) on `count` distinct threads at once, as a block's threads
-// must be to meet at its barriers, and returns when all have finished.
+// must be to meet at its barriers, and returns when all have finished. One host thread launches: like the
+// launch state below, the pool is not for concurrent launches.
 class WorkerPool {
  public:
   WorkerPool() = default;
@@ -74,7 +75,8 @@ class WorkerPool {
       w->stop = true;
       w->cv.notify_one();
     }
-    for (auto& w : workers_) w->thread.join();
+    for (auto& w : workers_)
+      if (w->thread.joinable()) w->thread.join();
   }
   template <class Job>
   void run(unsigned count, Job& job) {
@@ -97,6 +99,7 @@ class WorkerPool {
     }
     std::unique_lock<std::mutex> lock(done_mu_);
     done_.wait(lock, [&] { return remaining_ == 0; });
+    job_ = nullptr;  // it refers to the caller's job, which ends with this call
   }
 
  private:
