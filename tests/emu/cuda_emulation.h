@@ -1,10 +1,10 @@
 // A CPU emulation of the CUDA execution model, enough to run the kernels of a *_kernels.cuh header with g++
 // and compare them with their CPU twins where no GPU is at hand: every CUDA thread of a block runs on a
-// thread of its own (from a pool kept across launches), blocks run one after another, __syncthreads is a
-// barrier of the block's threads and a warp shuffle a barrier of its warp's 32 threads around an exchange
-// slot per thread. Dynamic shared memory is sized exactly as the launcher asks and poisoned (all bits set:
-// NaN in float32 and float64), so a read of memory no thread wrote shows as NaN and an overrun as an
-// AddressSanitizer report.
+// thread of its own (from a pool kept across launches), blocks run one after another in a shuffled order,
+// __syncthreads is a barrier of the block's threads and a warp shuffle a barrier of its warp's 32 threads
+// around an exchange slot per thread. Dynamic shared memory is sized exactly as the launcher asks and
+// poisoned (all bits set: NaN in float32 and float64), so a read of memory no thread wrote shows as NaN and
+// an overrun as an AddressSanitizer report.
 //
 // Covered: threadIdx / blockIdx / blockDim / gridDim in x and y (a warp is 32 consecutive linear thread
 // indices, x fastest, as on the device), __syncthreads, __syncwarp, __shfl_xor_sync with a full mask (any
@@ -18,6 +18,7 @@
 
 #include <math.h>  // the float overloads of exp, sqrt, ... in the global namespace, as device code has them
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -251,28 +253,34 @@ void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, Kernel kernel) {
   if (threads == 0 || threads > 1024 || block.z != 1 || grid.z != 1) std::abort();
   g_grid_dim = grid;
   g_block_dim = block;
-  for (unsigned by = 0; by < grid.y; ++by)
-    for (unsigned bx = 0; bx < grid.x; ++bx) {
-      std::vector<unsigned char> shared(shared_bytes, 0xFF);
-      Barrier block_barrier(static_cast<int>(threads));
-      Block blk;
-      blk.shared = shared.empty() ? nullptr : shared.data();
-      blk.block_barrier = &block_barrier;
-      for (unsigned w = 0; w < (threads + 31) / 32; ++w)  // the last warp may be partial, as on the device
-        blk.warp_barriers.push_back(
-            std::make_unique<Barrier>(int(threads - 32 * w < 32 ? threads - 32 * w : 32)));
-      blk.exchange.assign(threads, 0.0);
-      blk.reduce_slots.assign(std::size_t(threads) * 64, 0xFF);  // any accumulator up to 64 bytes
-      g_current = &blk;
-      auto thread_job = [&](unsigned t) {
-        tls_linear = t;
-        tls_thread = Dim3{t % block.x, t / block.x, 0};
-        tls_block = Dim3{bx, by, 0};
-        kernel();
-      };
-      g_pool.run(threads, thread_job);
-      g_current = nullptr;
-    }
+  // Blocks in a shuffled order (seeded, so a failure repeats): the device promises no order, and a kernel
+  // whose result depends on block 0 running first should not pass here.
+  std::vector<unsigned> order(std::size_t(grid.x) * grid.y);
+  for (unsigned k = 0; k < order.size(); ++k) order[k] = k;
+  std::mt19937 shuffle_rng(grid.x * 7919u + grid.y * 104729u + threads);
+  std::shuffle(order.begin(), order.end(), shuffle_rng);
+  for (const unsigned linear_block : order) {
+    const unsigned bx = linear_block % grid.x, by = linear_block / grid.x;
+    std::vector<unsigned char> shared(shared_bytes, 0xFF);
+    Barrier block_barrier(static_cast<int>(threads));
+    Block blk;
+    blk.shared = shared.empty() ? nullptr : shared.data();
+    blk.block_barrier = &block_barrier;
+    for (unsigned w = 0; w < (threads + 31) / 32; ++w)  // the last warp may be partial, as on the device
+      blk.warp_barriers.push_back(
+          std::make_unique<Barrier>(int(threads - 32 * w < 32 ? threads - 32 * w : 32)));
+    blk.exchange.assign(threads, 0.0);
+    blk.reduce_slots.assign(std::size_t(threads) * 64, 0xFF);  // any accumulator up to 64 bytes
+    g_current = &blk;
+    auto thread_job = [&](unsigned t) {
+      tls_linear = t;
+      tls_thread = Dim3{t % block.x, t / block.x, 0};
+      tls_block = Dim3{bx, by, 0};
+      kernel();
+    };
+    g_pool.run(threads, thread_job);
+    g_current = nullptr;
+  }
 }
 
 // Runs kernel() as <<<grid, threads, shared_bytes>>> in one dimension.
