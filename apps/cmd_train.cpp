@@ -60,6 +60,8 @@ nlohmann::json path_defaults() {
                       {"dds_sigma", 1.0},
                       {"traj_per_sample", 8},
                       {"egnn_layers", 3},
+                      {"ema_every", 5},
+                      {"ema_power", 0.9},
                       {"nsamp_version", kVersion}};
   // The training keys take their values from the quick preset file, so the defaults and the file agree.
   for (const char* k : {"iterations", "batch", "path_steps", "lr", "weight_decay", "lr_step_every",
@@ -390,6 +392,8 @@ std::map<std::string, std::string> method_ranges(const std::string& method) {
          {"lr_gamma", pos},
          {"ema_decay", "real [0, 1)"},
          {"ema_start", count0},
+         {"ema_every", count},
+         {"ema_power", pos},
          {"clip", pos},
          {"eval_paths", count},
          {"channels", count},
@@ -807,6 +811,8 @@ int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   to.lr_gamma = c.num("lr_gamma");
   to.ema_decay = c.num("ema_decay");
   to.ema_start = c.integer("ema_start");
+  to.ema_every = c.integer("ema_every");
+  to.ema_power = c.num("ema_power");
   to.clip_schedule = c.flag("clip_schedule");
   to.cuda_graph = c.flag("cuda_graph");
   to.log_every = c.integer("log_every");

@@ -145,6 +145,22 @@ NSAMP_DEVICE_TEST("clip_grad_norm and EMA") {
   test::check_close(test::to_doubles(a.value(), ctx), {1.0, 1.0}, 0, 0, "swapped back");
 }
 
+TEST_CASE("schedules: the EMA schedule warms its decay up as sde_sampler's" * doctest::test_suite("cpu")) {
+  const ag::EmaSchedule s(0.9999, 0.9, 58500, 5);
+  CHECK(s.reset_step() == 58500);
+  CHECK(!s.acts(0));
+  CHECK(!s.acts(58501));
+  CHECK(s.acts(58505));
+  CHECK(s.decay(58501) == 0.0);  // e = 0: the average restarts from the parameters
+  CHECK(s.decay(58505) == doctest::Approx(1.0 - std::pow(5.0, -0.9)).epsilon(1e-15));
+  CHECK(s.decay(60000) == doctest::Approx(1.0 - std::pow(1500.0, -0.9)).epsilon(1e-15));
+  CHECK(s.decay(60000) < 0.9999);  // sde_sampler's 1500 steps never reach the cap
+  CHECK(ag::EmaSchedule(0.99, 0.9, 0, 1).decay(1000000) == 0.99);
+  CHECK(ag::EmaSchedule(0.99, 0.9, 7, 5).reset_step() == 5);
+  CHECK_THROWS_WITH_AS(ag::EmaSchedule(0.99, 0.9, 0, 0), doctest::Contains("every 0"), Error);
+  CHECK_THROWS_WITH_AS(ag::EmaSchedule(1.5, 0.9, 0, 1), doctest::Contains("cap 1.5"), Error);
+}
+
 TEST_CASE("schedules: StepLR and ReduceLROnPlateau follow PyTorch" * doctest::test_suite("cpu")) {
   Context ctx;
   Var p = param({0.0}, Device::cpu(), ctx);

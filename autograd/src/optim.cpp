@@ -2,6 +2,7 @@
 #include "nsamp/core/fill.h"
 #include "nsamp/core/nvtx.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -217,11 +218,29 @@ StepLR::StepLR(double base_lr, std::int64_t step_size, double gamma)
   NSAMP_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
 }
 
+double StepLR::lr_at(std::int64_t epoch) const {
+  return base_ * std::pow(gamma_, static_cast<double>(epoch / step_size_));
+}
+
 double StepLR::step(Adam& opt) {
   ++epoch_;
-  const double lr = base_ * std::pow(gamma_, static_cast<double>(epoch_ / step_size_));
+  const double lr = lr_at(epoch_);
   opt.set_lr(lr);
   return lr;
+}
+
+EmaSchedule::EmaSchedule(double cap_, double power_, std::int64_t start_, std::int64_t every_)
+    : cap(cap_), power(power_), start(start_), every(every_) {
+  NSAMP_CHECK(cap >= 0 && cap <= 1, "EMA schedule: decay cap ", cap, " outside [0, 1]");
+  NSAMP_CHECK(power > 0 && std::isfinite(power), "EMA schedule: power must be positive, got ", power);
+  NSAMP_CHECK(start >= 0 && every >= 1, "EMA schedule: start ", start, " must be >= 0 and every ", every,
+              " >= 1");
+}
+
+double EmaSchedule::decay(std::int64_t n) const {
+  const std::int64_t e = n - start - 1;
+  if (e <= 0) return 0.0;
+  return std::min(cap, std::max(0.0, 1.0 - std::pow(1.0 + double(e), -power)));
 }
 
 ReduceLROnPlateau::ReduceLROnPlateau(const Options& o)

@@ -238,12 +238,12 @@ void PathSampler::fused_coef(kernels::SdeStepCoef& coef, Tensor& nt, Context& ct
 }
 
 // One pass over B paths on `tp`. Eval: w = u, every term of R. KlTrain: w = u, recorded through the whole
-// path; DIS drops log p_prior(X_0) and the Ito term (zero-mean, no gradient of their own). LvForward /
-// LvBackward: w = detach(u) and the log-variance running cost; LvBackward backpropagates each step's control
-// with the cotangent cot_b dW_b as it goes and keeps nothing.
-// Passes that need no gradient through the path (Eval, LvForward when the tape is not recording, and
-// LvBackward's state updates) take the fused kernels::sde_step; KlTrain and a recording LvForward write the
-// step with autograd ops, which is also the reference the fused step is tested against.
+// path; the Ito term is dropped, and DIS also drops log p_prior(X_0) (zero-mean, no gradient of their own).
+// LvForward / LvBackward: w = detach(u) and the log-variance running cost; LvBackward backpropagates each
+// step's control with the cotangent cot_b dW_b as it goes and keeps nothing. Passes that need no gradient
+// through the path (Eval, LvForward when the tape is not recording, and LvBackward's state updates) take the
+// fused kernels::sde_step; KlTrain and a recording LvForward write the step with autograd ops, which is also
+// the reference the fused step is tested against.
 Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed, philox::Offset offset,
                      const Tensor* cotangent, Tape& tp, Tensor* x_end, Context& ctx) const {
   const std::uint64_t per = rng_counters(B * d_, dtype_);
@@ -319,7 +319,9 @@ Var PathSampler::run(Pass pass, std::int64_t B, int repeats, std::uint64_t seed,
       cost = ag::scale(tp, ag::sq_norm_rows(tp, diff), 0.5);
     }
     Var dR = ag::scale(tp, cost, coef.h);
-    if (!(reversal && pass == Pass::KlTrain)) dR = ag::add(tp, dR, row_dot(tp, diff, dW));
+    // KL training drops the Ito term for every method, as sde_sampler does (the spec names only DIS): zero
+    // mean and zero expected gradient (dW_k is independent of the path up to t_k), so only noise.
+    if (pass != Pass::KlTrain) dR = ag::add(tp, dR, row_dot(tp, diff, dW));
     if (coef.constant != 0) dR = ag::add_scalar(tp, dR, coef.constant);
     R = ag::add(tp, R, dR);
     x = ag::add(tp,

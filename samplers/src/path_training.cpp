@@ -75,7 +75,12 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
   ao.weight_decay = opt.weight_decay;
   ao.clip_norm = opt.clip_grad;
   ag::Adam adam(params, ao, ctx);
+  // Stepped every step, as torch's StepLR under sde_sampler: gamma applies once per lr_step_every steps.
   ag::StepLR sched(opt.lr, opt.lr_step_every, opt.lr_gamma);
+  const bool ema_on = opt.ema_decay > 0;
+  const ag::EmaSchedule ema_sched =
+      ema_on ? ag::EmaSchedule(opt.ema_decay, opt.ema_power, opt.ema_start, opt.ema_every)
+             : ag::EmaSchedule();
   std::unique_ptr<ag::EMA> ema;
   const double base_clip = ps.config().clip;
   auto clip_for = [&](std::int64_t step) {
@@ -92,6 +97,10 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     ag::get_parameters(st, params, ctx, {"state/"});
     adam.load_state(st, "state/adam/");
     sched.load_state(st, "state/lr_schedule/");
+    // The schedule is a function of the step: this also mends checkpoints written while StepLR was stepped
+    // once per lr_step_every steps (its epoch then counted those).
+    sched.set_epoch(start);
+    adam.set_lr(sched.lr_at(start));
     if (st.has_meta("state/ema/decay")) {
       ema = std::make_unique<ag::EMA>(params, opt.ema_decay, ctx);
       ema->load_state(st, "state/ema/");
@@ -129,6 +138,9 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     adam.enqueue_step(stats.slice_rows(0, 1));  // skips (and counts) a non-finite loss or gradient
     noise.advance(per, ctx);
   };
+  // The shadow starts as the parameters at the schedule's last reset step (before the first step when that
+  // is 0); a resumed run that passed it without an EMA state starts it from the current parameters.
+  if (ema_on && !ema && start >= ema_sched.reset_step()) ema = std::make_unique<ag::EMA>(params, 0.0, ctx);
   StepGraph graph;
   double graph_clip = 0;
   for (std::int64_t step = start; step < opt.iterations; ++step) {
@@ -142,13 +154,17 @@ void train_path_sampler(PathSampler& ps, const PathTrainOptions& opt, Context& c
     } else {
       device_body();
     }
-    if ((step + 1) % opt.lr_step_every == 0) sched.step(adam);
-    if (opt.ema_decay > 0 && step + 1 >= opt.ema_start) {
-      if (!ema) ema = std::make_unique<ag::EMA>(params, opt.ema_decay, ctx);
-      ema->update();
+    const std::int64_t done = step + 1;
+    sched.step(adam);
+    if (ema_on && ema_sched.acts(done)) {
+      if (done <= ema_sched.start) {
+        if (done == ema_sched.reset_step()) ema = std::make_unique<ag::EMA>(params, 0.0, ctx);
+      } else {
+        ema->set_decay(ema_sched.decay(done));
+        ema->update();
+      }
     }
     ++since_log;
-    const std::int64_t done = step + 1;
     const bool eval_now = done % opt.eval_every == 0 || done == opt.iterations;
     if (done % opt.log_every == 0 || eval_now) {
       const std::vector<double> st = stats.to_vector<double>(ctx);

@@ -87,11 +87,27 @@ class EMA {
   Context* ctx_;
 };
 
+// When and with which decay an EMA acts over steps n = 1, 2, ... (sde_sampler's EMA, after ema-pytorch): it
+// acts on every `every`-th step; up to step `start` the average is the parameters themselves (shadow reset to
+// them); after it the decay warms up as min(cap, 1 - (1 + e)^-power) with e = n - start - 1 (0 for e <= 0),
+// so the average covers the steps after `start` instead of being dominated by the weights at `start`.
+struct EmaSchedule {
+  double cap = 0.9999, power = 0.9;
+  std::int64_t start = 0, every = 1;
+  EmaSchedule() = default;
+  EmaSchedule(double cap, double power, std::int64_t start, std::int64_t every);  // checks the values
+  bool acts(std::int64_t n) const { return n > 0 && n % every == 0; }
+  // The last step at which the shadow is reset to the parameters (0: before the first step).
+  std::int64_t reset_step() const { return start / every * every; }
+  double decay(std::int64_t n) const;  // for an acting step n > start
+};
+
 // lr = base_lr * gamma^floor(epoch / step_size), epoch counted by step().
 class StepLR {
  public:
   StepLR(double base_lr, std::int64_t step_size, double gamma);
   double step(Adam& opt);  // advances one epoch; sets and returns the new learning rate
+  double lr_at(std::int64_t epoch) const;
   std::int64_t epoch() const { return epoch_; }
   void set_epoch(std::int64_t e) { epoch_ = e; }
   void save_state(StateDict& s, const std::string& prefix) const;

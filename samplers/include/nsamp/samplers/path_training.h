@@ -1,6 +1,9 @@
 // The training loop of the path samplers (path_samplers.md, "Training defaults"): Adam with L2 weight decay,
 // StepLR, optional gradient-norm clipping and EMA, the control-clip schedule (x5 at steps 200 and 400), steps
 // with a non-finite loss or gradient skipped and counted, and periodic evaluation on fresh paths.
+// Deviation from sde_sampler: a skipped step still advances the lr, EMA and clip schedules (the skip is
+// decided on the device, and reading it back each step would cost the captured step its host-free form);
+// skips are rare, and each shifts the schedules by one step.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +23,12 @@ struct PathTrainOptions {
   std::int64_t batch = 512;
   double lr = 1e-3, weight_decay = 1e-7, clip_grad = 0.0;  // clip_grad 0 = off
   std::int64_t lr_step_every = 100;
-  double lr_gamma = 1.0;   // StepLR factor per lr_step_every steps (1 = constant)
-  double ema_decay = 0.0;  // 0 = off; evaluation then uses the averaged parameters
-  std::int64_t ema_start = 0;
+  double lr_gamma = 1.0;  // StepLR factor per lr_step_every steps (1 = constant)
+  // EMA of the parameters (ag::EmaSchedule, sde_sampler's): on every ema_every-th step after ema_start, with
+  // the decay warming up as 1 - (1 + e)^-ema_power, capped at ema_decay; evaluation then uses the average.
+  double ema_decay = 0.0;  // the cap; 0 = off
+  std::int64_t ema_start = 0, ema_every = 5;
+  double ema_power = 0.9;
   bool clip_schedule = true;  // control clip x5 after steps 200 and 400
   std::int64_t log_every = 50, eval_every = 500, eval_paths = 10000;
   std::uint64_t seed = 0;
