@@ -225,7 +225,7 @@ double StepLR::lr_at(std::int64_t epoch) const {
 double StepLR::step(Adam& opt) {
   ++epoch_;
   const double lr = lr_at(epoch_);
-  opt.set_lr(lr);
+  if (lr != opt.lr()) opt.set_lr(lr);  // a write to the device state: only when the lr changes
   return lr;
 }
 

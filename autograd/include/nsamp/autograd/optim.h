@@ -106,7 +106,7 @@ struct EmaSchedule {
 class StepLR {
  public:
   StepLR(double base_lr, std::int64_t step_size, double gamma);
-  double step(Adam& opt);  // advances one epoch; sets and returns the new learning rate
+  double step(Adam& opt);  // advances one epoch; sets (when it changed) and returns the new learning rate
   double lr_at(std::int64_t epoch) const;
   std::int64_t epoch() const { return epoch_; }
   void set_epoch(std::int64_t e) { epoch_ = e; }
