@@ -133,7 +133,7 @@ NSAMP_DEVICE_TEST("networks: save then load restores outputs exactly - and misma
   Tape t(ctx);
   const std::vector<double> ya = test::to_doubles(a.forward(t, time, x).value(), ctx);
   CHECK(test::to_doubles(b.forward(t, time, x).value(), ctx) != ya);
-  const std::string path = "networks_test_params.safetensors";
+  const std::string path = test::scratch_path("networks_params.safetensors");
   ag::save_parameters(path, a.parameters(), ctx);
   std::vector<Var> pb = b.parameters();
   ag::load_parameters(path, pb, ctx);

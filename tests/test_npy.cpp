@@ -10,7 +10,7 @@ using namespace nsamp;
 
 namespace {
 
-std::string scratch(const std::string& name) { return std::string("npy_test_") + name; }
+std::string scratch(const std::string& name) { return test::scratch_path("npy_" + name); }
 
 // A .npy image with the given header dictionary text (padded as NumPy pads it) and raw payload.
 std::string npy_bytes(const std::string& dict, const std::string& payload, int major = 1) {

@@ -56,7 +56,7 @@ void check_resume(std::int64_t stop_at, const Make& make, const Train& train) {
   }
   REQUIRE(saved_at >= 0);
   // Through a file, as nsamp train --resume reads it.
-  const std::string path = "train_state_test.safetensors";
+  const std::string path = test::scratch_path("train_state.safetensors");
   saved.save(path);
   Context host(Device::cpu());
   const ag::StateDict loaded = ag::StateDict::load(path, host);
@@ -94,7 +94,7 @@ TEST_CASE("state dict: tensors and numbers round-trip exactly - damaged files ar
   st.set_int("neg", -1234567890123ll);
   st.set_u64("big", 18446744073709551615ull);
   st.set("text", "idem");
-  const std::string path = "state_dict_test.safetensors";
+  const std::string path = test::scratch_path("state_dict.safetensors");
   st.save(path);
   const ag::StateDict r = ag::StateDict::load(path, ctx);
   std::vector<std::string> names = r.names();

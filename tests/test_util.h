@@ -3,7 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -22,6 +25,14 @@
 #define NSAMP_DEVICE_TEST(name) NSAMP_DEVICE_TEST_IMPL(DOCTEST_ANONYMOUS(nsamp_device_test_), name)
 
 namespace nsamp::test {
+
+// A file name no other test process uses: CTest runs test cases as parallel processes in one directory, so
+// a fixed name shared by two cases lets one read the other's half-written file.
+inline std::string scratch_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("nsamp_test_" + std::to_string(static_cast<long>(::getpid())) + "_" + name))
+      .string();
+}
 
 // Seeded random input made on the host (so CPU and GPU runs see identical values), then copied to `dev`.
 inline Tensor randn(const Shape& shape, DType dtype, Device dev, Context& ctx, std::uint64_t seed,
