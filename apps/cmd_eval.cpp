@@ -50,7 +50,7 @@ nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : 
 Action add_eval(CLI::App& app) {
   struct Opts {
     std::string target, samples, reference, log_weights, protocol = "full", out, plot, device = "auto",
-                                                         metrics;
+                                                         metrics, split = "test";
     std::int64_t dim = 0, max_pairs = 2000, reference_n = 0;
     std::uint64_t seed = 0;
   };
@@ -60,6 +60,10 @@ Action add_eval(CLI::App& app) {
   cmd->add_option("--samples", o->samples, "model samples, [N, d] (or [N, n, D]) .npy")->required();
   cmd->add_option("--reference", o->reference,
                   "reference samples .npy (default: exact samples of the target, or its reference file)");
+  cmd->add_option("--split", o->split,
+                  "which reference file of a target with two (dw4, lj13): test (the papers' numbers) | val")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"test", "val"}));
   cmd->add_option("--log-weights", o->log_weights, "per-sample log-weights [N] .npy (log Z, ELBO, ESS)");
   cmd->add_option("--protocol", o->protocol, "full | idem | dikl")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the subsets and of the exact reference draw")
@@ -95,7 +99,9 @@ Action add_eval(CLI::App& app) {
       source = "file " + o->reference;
     } else {
       const std::int64_t n = o->reference_n > 0 ? o->reference_n : std::max<std::int64_t>(x.rows(), 10000);
-      ref = samplers::reference_for(*target, n, o->seed, source, ctx);
+      ref = samplers::reference_for(
+          *target, n, o->seed, source, ctx,
+          o->split == "val" ? targets::ReferenceSplit::Validation : targets::ReferenceSplit::Test);
     }
     Tensor lw;
     if (!o->log_weights.empty()) {

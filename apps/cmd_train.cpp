@@ -304,6 +304,9 @@ nlohmann::json method_defaults(const std::string& method) {
   // extra ones) and after checkpoint_minutes of wall time (0 = off), so a killed run loses little.
   j["checkpoint_every"] = 0;
   j["checkpoint_minutes"] = 10.0;
+  // metrics.json's protocol (samplers/evaluation.h): full (every metric) or a paper's convention; the paper
+  // presets of DiKL and iDEM / IW-SM name theirs.
+  j["eval_protocol"] = "full";
   return j;
 }
 
@@ -315,6 +318,7 @@ std::map<std::string, std::string> method_ranges(const std::string& method) {
                                           {"seed", "int [0, 9007199254740992]"},
                                           {"dim", count0},
                                           {"dtype", "{float32, float64}"},
+                                          {"eval_protocol", "{full, idem, dikl}"},
                                           {"checkpoint_every", count0},
                                           {"checkpoint_minutes", nonneg},
                                           {"log_every", count},
@@ -615,7 +619,8 @@ class TrainDriver {
   double prior_seconds_ = 0;
 };
 
-// samples.npy (and log_weights.npy), metrics.json against the target's default reference, samples.png.
+// samples.npy (and log_weights.npy), metrics.json against the target's default reference (exact samples, or
+// the test split of its reference files), samples.png.
 void finish_run(const targets::Target& target, const RunConfig& c, const fs::path& dir, const Tensor& x,
                 const Tensor* lw, double train_s, Context& ctx) {
   const std::uint64_t seed = std::uint64_t(c.integer("seed"));
@@ -623,6 +628,7 @@ void finish_run(const targets::Target& target, const RunConfig& c, const fs::pat
   if (lw) write_npy((dir / "log_weights.npy").string(), *lw);
   samplers::EvalOptions eo;
   eo.seed = seed;
+  eo.protocol = samplers::parse_protocol(c.str("eval_protocol"));
   std::string source;
   Tensor ref;
   try {
@@ -789,8 +795,7 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
     drv.save_final(params, "idem", to.epochs, ctx);
   }
   const Tensor x = host_float32(
-      sampler.to_target_units(sampler.reverse_sde(final_n, to.sde_steps, false, ctx, to.cuda_graph), ctx),
-      ctx);
+      sampler.to_target_units(sampler.final_samples(final_n, to.sde_steps, ctx, to.cuda_graph), ctx), ctx);
   finish_run(*target, c, run.dir(), x, nullptr, drv.train_seconds(), ctx);
   return 0;
 }
@@ -852,6 +857,7 @@ int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
             j["log_z"] = l.eval->log_z;
             j["elbo"] = l.eval->elbo;
             j["ess"] = l.eval->ess_fraction;
+            j["var_r"] = l.eval->var_r;  // NaN and inf are written as null
             if (target->log_z()) j["log_z_error"] = std::abs(l.eval->log_z - *target->log_z());
             std::ostringstream s;
             s << "  step " << l.step << "  loss " << l.loss << "  log Z " << l.eval->log_z << "  ESS "
@@ -996,8 +1002,7 @@ Action add_sample(CLI::App& app) {
       samplers::IdemSampler sampler(*target, idem_config(c), dtype_of(c), ctx);
       std::vector<ag::Var> params = sampler.parameters();
       ag::load_parameters(ckpt, params, ctx);
-      const Tensor y =
-          sampler.reverse_sde(o->n, int(c.integer("sde_steps")), false, ctx, c.flag("cuda_graph"));
+      const Tensor y = sampler.final_samples(o->n, int(c.integer("sde_steps")), ctx, c.flag("cuda_graph"));
       write_npy(o->out, host_float32(sampler.to_target_units(y, ctx), ctx));
     } else {
       samplers::PathSampler ps(*target, path_config(c), dtype_of(c), ctx);

@@ -63,7 +63,11 @@ TEST_CASE("evaluate: protocols - repeats - seeds and bad input" * doctest::test_
   auto t = targets::make_target("dw4");
   std::string source;
   const Tensor ref = s::reference_for(*t, 0, 0, source, ctx);
-  CHECK(source.find("reference file") != std::string::npos);
+  CHECK(source == "reference file test_split_DW4.npy");  // the papers' split by default
+  std::string val_source;
+  const Tensor val = s::reference_for(*t, 0, 0, val_source, ctx, targets::ReferenceSplit::Validation);
+  CHECK(val_source == "reference file val_split_DW4.npy");
+  CHECK(val.to_doubles(ctx) != ref.to_doubles(ctx));
   const Tensor x = ref.slice_rows(0, 2500);
   s::EvalOptions o;
   o.protocol = s::Protocol::Dikl;

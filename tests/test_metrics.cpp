@@ -24,11 +24,22 @@ NSAMP_DEVICE_TEST("metrics: log Z - ELBO and ESS from log-weights") {
     CHECK(s.ess == doctest::Approx(100.0 / 30.0).epsilon(1e-10));
     CHECK(s.ess_fraction == doctest::Approx(100.0 / 30.0 / 5.0).epsilon(1e-10));
     CHECK(s.elbo == -INFINITY);
+    CHECK(s.var_r == INFINITY);  // a zero weight is an infinite R
+    // Without it: the unbiased variance of log 1 .. log 4, against a float64 two-pass reference.
+    l.pop_back();
+    const m::WeightStats t = m::weight_stats(test::from_doubles(l, Shape{4}, DType::F64, dev, ctx), ctx);
+    double mean = 0, var = 0;
+    for (double v : w) mean += std::log(v) / 4;
+    for (double v : w) var += (std::log(v) - mean) * (std::log(v) - mean) / 3;
+    // The shift of 1e4 costs the centred values ~1e-12 absolute, ~1e-11 relative of the variance (0.34).
+    CHECK(t.var_r == doctest::Approx(var).epsilon(1e-10));
   }
   const m::WeightStats f =
       m::weight_stats(test::from_doubles({0.5, 0.5, 0.5}, Shape{3}, DType::F32, dev, ctx), ctx);
   CHECK(f.ess == doctest::Approx(3.0).epsilon(1e-6));
   CHECK(f.elbo == doctest::Approx(0.5).epsilon(1e-6));
+  CHECK(f.var_r == 0.0);
+  CHECK(std::isnan(m::weight_stats(test::from_doubles({0.3}, Shape{1}, DType::F64, dev, ctx), ctx).var_r));
   CHECK(
       std::isnan(m::weight_stats(test::from_doubles({0.0, NAN}, Shape{2}, DType::F64, dev, ctx), ctx).log_z));
   CHECK_THROWS_WITH_AS(m::weight_stats(Tensor::empty(Shape{0}, DType::F64, ctx), ctx),

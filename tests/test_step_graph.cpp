@@ -443,7 +443,7 @@ NSAMP_DEVICE_TEST("step graph: the reverse SDE replayed as a graph equals the ea
       Context ctx(dev, 6);
       const s::IdemSampler sp(*t, c, DType::F32, ctx);
       std::vector<Tensor> ys;
-      for (int k = 0; k < 4; ++k) ys.push_back(sp.reverse_sde(24, 7, false, ctx, graph));
+      for (int k = 0; k < 4; ++k) ys.push_back(sp.final_samples(24, 7, ctx, graph));
       std::vector<double> out;
       for (const Tensor& y : ys) {
         const std::vector<double> v = test::to_doubles(y, ctx);

@@ -232,17 +232,23 @@ TEST_CASE("targets: the GMM-40 means are the shared data file's" * doctest::test
   test::check_close(ours, csv, 0, 0, "GMM-40 means");
 }
 
-TEST_CASE("targets: reference sets' mean energies and the LJ-13 virial" * doctest::test_suite("cpu")) {
+TEST_CASE("targets: reference sets' mean energies and the LJ-13 virial - both splits" *
+          doctest::test_suite("cpu")) {
   Context ctx;
-  for (auto [name, file, mean_e, tol] :
-       {std::tuple<const char*, const char*, double, double>{"dw4", "val_split_DW4.npy", -22.4, 0.3},
-        {"lj13", "val_split_LJ13-1000.npy", -43.1, 0.5}}) {
+  using targets::ReferenceSplit;
+  for (auto [name, file, split, mean_e, tol] :
+       {std::tuple<const char*, const char*, ReferenceSplit, double, double>{
+            "dw4", "val_split_DW4.npy", ReferenceSplit::Validation, -22.4, 0.3},
+        {"dw4", "test_split_DW4.npy", ReferenceSplit::Test, -22.4, 0.3},
+        {"lj13", "val_split_LJ13-1000.npy", ReferenceSplit::Validation, -43.1, 0.5},
+        {"lj13", "test_split_LJ13-1000.npy", ReferenceSplit::Test, -43.1, 0.5}}) {
+    auto t = make_target(name);
+    CHECK(targets::reference_file(*t, split) == file);
     if (!std::ifstream(data_file(file)).good()) {
       MESSAGE("skipped: " << file << " not present");
       continue;
     }
-    auto t = make_target(name);
-    Tensor x = targets::load_reference(*t, ctx, DType::F64);
+    Tensor x = targets::load_reference(*t, ctx, DType::F64, "", split);
     // Loaded mean-free: every sample's centre of mass is at the origin.
     const std::vector<double> xs = x.to_vector<double>(ctx);
     const int n = t->particles().n, D = t->particles().spatial;
@@ -261,7 +267,7 @@ TEST_CASE("targets: reference sets' mean energies and the LJ-13 virial" * doctes
                               gv = g.to_vector<double>(ctx);
     for (double v : ev) me += v / double(ev.size());
     for (std::size_t i = 0; i < xv.size(); ++i) virial += xv[i] * gv[i] / double(ev.size());
-    const std::string label = name;
+    const std::string label = file;
     CAPTURE(label);
     MESSAGE(label << ": mean energy " << me << ", E[x . grad E] " << virial);
     CHECK(std::abs(me - mean_e) < tol);

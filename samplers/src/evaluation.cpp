@@ -98,7 +98,7 @@ double pop_std(const std::vector<double>& v) {
 }  // namespace
 
 Tensor reference_for(const targets::Target& target, std::int64_t n, std::uint64_t seed, std::string& source,
-                     Context& ctx) {
+                     Context& ctx, targets::ReferenceSplit split) {
   if (target.has_sampler()) {
     NSAMP_CHECK(n > 0, "reference_for: need a positive sample count, got ", n);
     Context host(Device::cpu(), seed);
@@ -108,10 +108,11 @@ Tensor reference_for(const targets::Target& target, std::int64_t n, std::uint64_
              std::to_string(seed);
     return out.to(ctx.device(), ctx);
   }
-  NSAMP_CHECK(!target.reference_file().empty(), "evaluate: target ", target.name(),
+  const std::string file = targets::reference_file(target, split);
+  NSAMP_CHECK(!file.empty(), "evaluate: target ", target.name(),
               " has neither an exact sampler nor a reference file; pass --reference R.npy");
-  source = "reference file " + target.reference_file();
-  return targets::load_reference(target, ctx, DType::F64);
+  source = "reference file " + file;
+  return targets::load_reference(target, ctx, DType::F64, "", split);
 }
 
 EvalReport evaluate(const targets::Target& target, const Tensor& samples, const Tensor& reference,
@@ -282,12 +283,14 @@ EvalReport evaluate(const targets::Target& target, const Tensor& samples, const 
       te += std::chrono::duration<double>(t2 - t1).count();
       td += std::chrono::duration<double>(t3 - t2).count();
     }
-    auto push = [&](const char* name, const std::vector<double>& v, double secs, const char* conv) {
+    auto push = [&](const char* name, const std::vector<double>& v, double secs, const std::string& conv) {
       if (v.empty()) return;
       MetricValue m{name, mean_of(v), pop_std(v), int(v.size()), k, conv, secs, true};
       r.metrics.push_back(m);
     };
-    push("x_w2", w2s, tw, "DiKL: exact OT, squared-Euclidean cost, sqrt; 10 repeats of 2000 vs 2000");
+    // Fewer than 2000 samples on a side (MW-32's 1000 evaluation samples) shrink every repeat; say so.
+    const std::string sizes = std::to_string(k) + " vs " + std::to_string(k);
+    push("x_w2", w2s, tw, "DiKL: exact OT, squared-Euclidean cost, sqrt; 10 repeats of " + sizes);
     push("energy_tvd", etv, te, "DiKL: 200 bins over the reference energies' range; 10 repeats");
     push("distance_tvd", dtv, td,
          "DiKL: interatomic distances, 200 bins over the reference range; 10 repeats");
@@ -329,6 +332,7 @@ EvalReport evaluate(const targets::Target& target, const Tensor& samples, const 
                              "|log Z_IS - log Z_true|", 0, true});
       r.metrics.push_back({"elbo", w.elbo, 0, 1, nw, "mean(l)", 0, true});
       r.metrics.push_back({"ess_fraction", w.ess_fraction, 0, 1, nw, "(sum w)^2 / sum w^2 / N", 0, true});
+      r.metrics.push_back({"var_r", w.var_r, 0, 1, nw, "unbiased variance of R = -l (the lv loss)", 0, true});
     }
   }
   return r;

@@ -115,6 +115,11 @@ Tensor IdemSampler::reverse_sde(std::int64_t n, int steps, bool use_mc, Context&
     r->step->run();
     y = r->y.clone(ctx);  // the graph's output buffer is rewritten by its next replay
   }
+  return y;
+}
+
+Tensor IdemSampler::final_samples(std::int64_t n, int steps, Context& ctx, bool graph) const {
+  Tensor y = reverse_sde(n, steps, false, ctx, graph);
   final_gradient_steps(y, ctx);
   return y;
 }

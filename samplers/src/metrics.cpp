@@ -16,16 +16,20 @@ WeightStats weight_stats(const Tensor& log_w, Context& ctx) {
   NSAMP_CHECK(is_floating(log_w.dtype()), "weight_stats: log-weights must be float32 or float64, got ",
               log_w.desc());
   const Tensor row = log_w.reshape(Shape{1, N});
-  // out = [L = lse(l), lse(2 (l - L)), mean(l)] in one buffer, one read. Centring on L keeps the ESS exact to
-  // rounding whatever the scale of l: ESS = exp(2 lse(l - L) - lse(2 (l - L))) = exp(-lse(2 (l - L))).
-  Tensor out = Tensor::empty(Shape{3}, log_w.dtype(), log_w.device(), ctx);
+  // out = [L = lse(l), lse(2 (l - L)), mean(l), sum (l - mean l)^2] in one buffer, one read. Centring on L
+  // keeps the ESS exact to rounding whatever the scale of l: ESS = exp(2 lse(l - L) - lse(2 (l - L))) =
+  // exp(-lse(2 (l - L))); centring on the mean keeps the variance free of cancellation.
+  Tensor out = Tensor::empty(Shape{4}, log_w.dtype(), log_w.device(), ctx);
   Tensor centred = Tensor::empty(row.shape(), log_w.dtype(), log_w.device(), ctx);
-  Tensor o0 = out.slice_rows(0, 1), o1 = out.slice_rows(1, 2), o2 = out.slice_rows(2, 3);
+  Tensor o0 = out.slice_rows(0, 1), o1 = out.slice_rows(1, 2), o2 = out.slice_rows(2, 3),
+         o3 = out.slice_rows(3, 4);
   kernels::row_logsumexp(row, o0, ctx);
   kernels::sub(row, o0, centred, ctx);
   kernels::affine(centred, 2.0, 0.0, centred, ctx);
   kernels::row_logsumexp(centred, o1, ctx);
   kernels::row_mean(row, o2, ctx);
+  kernels::sub(row, o2, centred, ctx);
+  kernels::row_sq_norm(centred, o3, ctx);
   const std::vector<double> v = out.to_doubles(ctx);
   WeightStats s;
   s.n = N;
@@ -33,6 +37,8 @@ WeightStats weight_stats(const Tensor& log_w, Context& ctx) {
   s.elbo = v[2];
   s.ess = std::exp(-v[1]);
   s.ess_fraction = s.ess / double(N);
+  // A zero weight (l = -inf) is an infinite R: (-inf) - (-inf) would make the centred sum NaN.
+  s.var_r = N < 2 ? NAN : s.elbo == -INFINITY && !std::isnan(v[0]) ? INFINITY : v[3] / double(N - 1);
   return s;
 }
 

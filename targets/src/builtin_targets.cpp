@@ -415,12 +415,18 @@ class GaussianTarget final : public FamilyTarget {
 
 class PairTarget final : public FamilyTarget {
  public:
-  PairTarget(std::string name, Family family, int n, int D, std::string reference)
-      : name_(std::move(name)), family_(family), n_(n), D_(D), reference_(std::move(reference)) {}
+  PairTarget(std::string name, Family family, int n, int D, std::string reference, std::string test_reference)
+      : name_(std::move(name)),
+        family_(family),
+        n_(n),
+        D_(D),
+        reference_(std::move(reference)),
+        test_reference_(std::move(test_reference)) {}
   std::string name() const override { return name_; }
   std::int64_t dim() const override { return n_ * D_; }
   Particles particles() const override { return {n_, D_}; }
   std::string reference_file() const override { return reference_; }
+  std::string test_reference_file() const override { return test_reference_; }
 
  protected:
   FamilyParams params() const override {
@@ -464,7 +470,7 @@ class PairTarget final : public FamilyTarget {
   std::string name_;
   Family family_;
   int n_, D_;
-  std::string reference_;
+  std::string reference_, test_reference_;
 };
 
 std::vector<std::vector<double>> gmm40_means() {
@@ -491,7 +497,7 @@ std::vector<std::string> target_names() {
 
 std::unique_ptr<Target> make_target(const std::string& name, const TargetOptions& o) {
   if (name == "gmm40") return std::make_unique<MixtureTarget>(name, gmm40_means(), kSoftplus1);
-  // gmm120 and mog40-50d: this project's own seeds (targets.md); documented in targets/README.md.
+  // gmm120 and mog40-50d: this project's own seeds (targets.md); documented in the README.
   if (name == "gmm120")
     return std::make_unique<MixtureTarget>(name, seeded_means(120, 2, 40.0, 120), kSoftplus1);
   if (name == "mog40-50d")
@@ -502,12 +508,15 @@ std::unique_ptr<Target> make_target(const std::string& name, const TargetOptions
   if (name == "multiwell50") return std::make_unique<MultiWellTarget>(50, 5, 2.0);
   if (name == "funnel10") return std::make_unique<FunnelTarget>(10);
   if (name == "dw4")
-    return std::make_unique<PairTarget>(name, Family::DoubleWell4, 4, 2, "val_split_DW4.npy");
+    return std::make_unique<PairTarget>(name, Family::DoubleWell4, 4, 2, "val_split_DW4.npy",
+                                        "test_split_DW4.npy");
   if (name == "lj13")
-    return std::make_unique<PairTarget>(name, Family::LennardJones, 13, 3, "val_split_LJ13-1000.npy");
+    return std::make_unique<PairTarget>(name, Family::LennardJones, 13, 3, "val_split_LJ13-1000.npy",
+                                        "test_split_LJ13-1000.npy");
   // No public LJ-55 set: this is the file `nsamp reference` writes (README, "reference procedure").
   if (name == "lj55")
-    return std::make_unique<PairTarget>(name, Family::LennardJones, 55, 3, "lj55_mala_reference.npy");
+    return std::make_unique<PairTarget>(name, Family::LennardJones, 55, 3, "lj55_mala_reference.npy",
+                                        "lj55_mala_reference.npy");
   if (name == "gaussian") {
     NSAMP_CHECK(o.dim > 0, "target gaussian: needs a dimension (TargetOptions::dim > 0), got ", o.dim);
     return std::make_unique<GaussianTarget>(static_cast<int>(o.dim));

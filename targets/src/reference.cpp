@@ -41,12 +41,18 @@ void remove_centre_of_mass(Tensor& x, const Particles& p) {
     centre(x.data<double>(), x.rows(), p.n, p.spatial);
 }
 
-Tensor load_reference(const Target& target, Context& ctx, DType dtype, const std::string& path) {
+std::string reference_file(const Target& target, ReferenceSplit split) {
+  return split == ReferenceSplit::Test ? target.test_reference_file() : target.reference_file();
+}
+
+Tensor load_reference(const Target& target, Context& ctx, DType dtype, const std::string& path,
+                      ReferenceSplit split) {
   std::string file = path;
   if (file.empty()) {
-    NSAMP_CHECK(!target.reference_file().empty(), "load_reference(", target.name(),
+    const std::string name = reference_file(target, split);
+    NSAMP_CHECK(!name.empty(), "load_reference(", target.name(),
                 "): the target has no reference file; pass one explicitly");
-    file = data_dir() + "/" + target.reference_file();
+    file = data_dir() + "/" + name;
     NSAMP_CHECK(std::filesystem::exists(file), "load_reference(", target.name(), "): ", file,
                 " not found (set $NSAMP_DATA_DIR to the folder that holds it; `nsamp reference --target ",
                 target.name(), " --out ", file, "` writes a checked MCMC reference set)");

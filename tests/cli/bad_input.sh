@@ -29,6 +29,8 @@ expect_fail "cannot read files/missing.json" $NSAMP train --method pis --target 
 expect_fail "key 'lr' wants a number, got 'fast'" $NSAMP train --method pis --target gmm9 --set lr=fast --out bad_run
 expect_fail "--set wants key=value, got 'lr'" $NSAMP train --method pis --target gmm9 --set lr --out bad_run
 expect_fail "key 'clip_schedule' wants true or false, got 'yes'" $NSAMP train --method pis --target gmm9 --set clip_schedule=yes --out bad_run
+expect_fail "'eval_protocol' = .*paper.* is out of range" $NSAMP train --method dikl --target gmm40 --set eval_protocol=paper --out bad_run
+expect_fail "--split: .*(not in|test, val)" $NSAMP eval --target dw4 --samples files/good.npy --split train
 # flags (CLI11 names the flag)
 for cmd in info energy sample-target reference eval train sample; do
   expect_fail "not expected: --frobnicate|is required" $NSAMP $cmd --frobnicate

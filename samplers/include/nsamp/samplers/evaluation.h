@@ -85,8 +85,9 @@ struct SampleSummary {
 SampleSummary summarize_samples(const targets::Target& target, const Tensor& x, Context& ctx);
 
 // The default reference: `n` exact samples of the target (drawn from Philox seed `seed`) where it has a
-// sampler, else its reference file. Returns the tensor (host, float64) and a description of its source.
+// sampler, else its reference file of `split` (the test split by default: the one the papers report
+// against). Returns the tensor (host, float64) and a description of its source.
 Tensor reference_for(const targets::Target& target, std::int64_t n, std::uint64_t seed, std::string& source,
-                     Context& ctx);
+                     Context& ctx, targets::ReferenceSplit split = targets::ReferenceSplit::Test);
 
 }  // namespace nsamp::samplers

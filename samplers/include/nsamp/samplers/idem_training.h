@@ -16,7 +16,12 @@
 // the regression target S_K are projected onto it (S_K's clip per particle can leave a small centre-of-mass
 // part, which the mean-free network could never fit), lambda = 1, the buffer starts from prior samples
 // N(0, h(1) I) projected, d_eff = (n - 1) D in the buffer density, and the learning rate follows
-// ReduceLROnPlateau on the epoch's mean loss. LJ-55 ends the SDE with gradient steps x += step clip(-grad E).
+// ReduceLROnPlateau on the epoch's mean loss. LJ-55's final samples end with gradient steps
+// x += step clip(-grad E) (final_samples).
+//
+// The buffer holds only the SDE's samples (and its initial fill): no wide-Gaussian or uniform rows, which the
+// spec allows to widen p^B's support: iDEM's code regresses on the model's own samples, and extra rows would
+// need their own mixture weight in p^B. Not implemented.
 #pragma once
 
 #include <cstdint>
@@ -49,8 +54,10 @@ struct IdemConfig {
   int blocks = 3;
   int egnn_layers = 3;   // particle systems: EGNN egnn_layers x hidden
   bool lambda_h = true;  // lambda(t) = h(t) + lambda_eps; false: lambda = 1 (particles)
-  // After the last SDE step: final_grad_steps steps x += final_grad_step * clip(-grad E(x), final_grad_clip)
-  // (the norm of each sample's gradient; LJ-55: 10 steps of 1e-4, clip 20). Target units.
+  // After the last SDE step of the final samples (final_samples; not the buffer's refills or the evaluations
+  // during training, as in iDEM's code, whose "negative time" descent runs only when the final samples are
+  // drawn): final_grad_steps steps x += final_grad_step * clip(-grad E(x), final_grad_clip) (the norm of each
+  // sample's gradient; LJ-55: 10 steps of 1e-4, clip 20). Target units.
   int final_grad_steps = 0;
   double final_grad_step = 1e-4, final_grad_clip = 20;
 };
@@ -74,11 +81,14 @@ class IdemSampler {
   Tensor mc_score(const Tensor& y, const Tensor& sigma_x, Context& ctx, Tensor* log_p = nullptr,
                   const philox::Offset* noise = nullptr) const;
   // The reverse VE SDE from N(0, h(1) I) at t = 1 to t = 0 in `steps` Euler-Maruyama steps, driven by the
-  // network (or, with use_mc, by S_K itself: iDEM's buffer initialisation for GMM), then the final gradient
-  // steps when configured. Normalised units. With `graph` (network-driven runs), the SDE's steps run eagerly
-  // the first time a (context, n, steps) is asked for and are replayed as one CUDA graph after that, with the
-  // same numbers (core/step_graph.h, DrawingStep); the final gradient steps stay eager.
+  // network (or, with use_mc, by S_K itself: iDEM's buffer initialisation for GMM). Normalised units. With
+  // `graph` (network-driven runs), the SDE's steps run eagerly the first time a (context, n, steps) is asked
+  // for and are replayed as one CUDA graph after that, with the same numbers (core/step_graph.h,
+  // DrawingStep).
   Tensor reverse_sde(std::int64_t n, int steps, bool use_mc, Context& ctx, bool graph = false) const;
+  // The samples a run ends with: the network-driven reverse SDE, then the final gradient steps where
+  // configured (eager, after the graph). Normalised units.
+  Tensor final_samples(std::int64_t n, int steps, Context& ctx, bool graph = false) const;
   // Samples in the target's units (x = scale y + shift).
   Tensor to_target_units(const Tensor& y, Context& ctx) const;
   // Samples of the SDE's start N(0, h(1) I) (mean-free for particles): the particles' buffer initialisation.

@@ -12,11 +12,14 @@
 namespace nsamp::samplers::metrics {
 
 // From per-sample log-weights l_i = log p~(x_i) - log q(x_i) (or -R_i for path samplers):
-//   log_z = logsumexp(l) - log N, elbo = mean(l), ess = (sum w)^2 / sum w^2 with w = exp(l - max l).
-// A log-weight of -inf is a zero weight; NaN or +inf make every estimate NaN (filter such samples first and
-// report how many). Two fused log-sum-exp reductions on the tensor's device, one read back.
+//   log_z = logsumexp(l) - log N, elbo = mean(l), ess = (sum w)^2 / sum w^2 with w = exp(l - max l),
+//   var_r = sum (l_i - mean l)^2 / (N - 1), the unbiased variance of R = -l (what the lv loss minimises;
+//   0 for a perfect sampler; NaN for N = 1).
+// A log-weight of -inf is a zero weight (var_r is then +inf); NaN or +inf make every estimate NaN (filter
+// such samples first and report how many). Fused reductions on the tensor's device, one read back.
 struct WeightStats {
   double log_z = 0, elbo = 0, ess = 0, ess_fraction = 0;  // ess_fraction = ess / N
+  double var_r = 0;
   std::int64_t n = 0;
 };
 WeightStats weight_stats(const Tensor& log_w, Context& ctx);

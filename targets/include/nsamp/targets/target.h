@@ -48,6 +48,9 @@ struct MalaStepArgs {
   kernels::MalaDraws draws;
 };
 
+// Which split of a target's reference files to read (see Target::reference_file).
+enum class ReferenceSplit { Validation, Test };
+
 class Target {
  public:
   virtual ~Target() = default;
@@ -68,8 +71,11 @@ class Target {
   virtual Particles particles() const { return {}; }
   // Mode centres [K][dim] for mixture targets (mode coverage metrics); empty where not applicable.
   virtual std::vector<std::vector<double>> modes() const { return {}; }
-  // The reference sample file (shared/data) for targets without an exact sampler; empty if none.
+  // The reference sample file (shared/data) for targets without an exact sampler; empty if none. Where a
+  // target has two splits this is the validation split (checks during development), and test_reference_file
+  // the test split the papers report against (iDEM and DiKL evaluate on test_split_*.npy).
   virtual std::string reference_file() const { return {}; }
+  virtual std::string test_reference_file() const { return reference_file(); }
 
   // One MALA step as a single pass per chain (proposal, energy and gradient, decision: kernels::
   // mala_fused_row), for the built-in targets on both backends (on CUDA one thread per chain, one warp per
