@@ -232,6 +232,52 @@ TEST_CASE("targets: the GMM-40 means are the shared data file's" * doctest::test
   test::check_close(ours, csv, 0, 0, "GMM-40 means");
 }
 
+TEST_CASE("targets: the multiwell modes are minima that exact samples fill evenly" *
+          doctest::test_suite("cpu")) {
+  Context ctx(Device::cpu(), 3);
+  for (const std::string name : {"multiwell5", "multiwell50"}) {
+    CAPTURE(name);
+    auto t = make_target(name);
+    const double delta = name == "multiwell5" ? 4.0 : 2.0;
+    const std::vector<std::vector<double>> modes = t->modes();
+    REQUIRE(modes.size() == 32);
+    const std::int64_t d = t->dim();
+    std::vector<double> at;
+    for (const auto& m : modes) at.insert(at.end(), m.begin(), m.end());
+    Tensor x = Tensor::from_vector(at, Shape{32, d}, Device::cpu(), ctx);
+    Tensor e = Tensor::empty(Shape{32}, DType::F64, ctx), g = Tensor::empty(x.shape(), DType::F64, ctx);
+    t->energy_and_grad(x, e, g, ctx);
+    for (double v : g.to_vector<double>(ctx)) CHECK(std::abs(v) < 1e-12);  // stationary
+    const std::vector<double> e0 = e.to_vector<double>(ctx);
+    for (double v : e0) CHECK(v == doctest::Approx(e0[0]).epsilon(1e-14));  // equal depth: equal weights
+    // A minimum: E rises along +-h on every coordinate.
+    for (std::int64_t j = 0; j < d; ++j)
+      for (double h : {1e-3, -1e-3}) {
+        std::vector<double> p = modes[7];
+        p[std::size_t(j)] += h;
+        CHECK(energies(*t, p, 1, ctx)[0] > e0[7]);
+      }
+    // Exact samples: the nearest mode is the sign pattern of the first 5 coordinates; each of the 32 holds
+    // N / 32 within 5 binomial standard deviations.
+    const std::int64_t N = 64000;
+    Tensor s = Tensor::empty(Shape{N, d}, DType::F64, ctx);
+    t->sample(s, ctx);
+    const std::vector<double> xs = s.to_vector<double>(ctx);
+    std::vector<std::int64_t> count(32, 0);
+    for (std::int64_t b = 0; b < N; ++b) {
+      unsigned bits = 0;
+      for (int i = 0; i < 5; ++i) bits |= (xs[std::size_t(b * d + i)] > 0 ? 1u : 0u) << i;
+      ++count[bits];
+    }
+    const double share = double(N) / 32, sd = std::sqrt(share * (1 - 1.0 / 32));
+    for (unsigned k = 0; k < 32; ++k) {
+      CAPTURE(k);
+      CHECK(modes[k][0] == (k & 1u ? std::sqrt(delta) : -std::sqrt(delta)));
+      CHECK(std::abs(double(count[k]) - share) < 5 * sd);
+    }
+  }
+}
+
 TEST_CASE("targets: reference sets' mean energies and the LJ-13 virial - both splits" *
           doctest::test_suite("cpu")) {
   Context ctx;

@@ -325,6 +325,18 @@ class MultiWellTarget final : public FamilyTarget {
   std::int64_t dim() const override { return d_; }
   std::optional<double> log_z() const override { return m_ * std::log(z1d_) + 0.5 * (d_ - m_) * kLog2Pi; }
   bool has_sampler() const override { return true; }
+  // The 2^m equal-weight modes (+-sqrt(delta) on each of the first m coordinates, 0 on the rest): Richter &
+  // Berner's 32 modes for both multiwell targets.
+  std::vector<std::vector<double>> modes() const override {
+    std::vector<std::vector<double>> out;
+    for (std::uint32_t bits = 0; bits < (1u << m_); ++bits) {
+      std::vector<double> c(static_cast<std::size_t>(d_), 0.0);
+      for (int i = 0; i < m_; ++i)
+        c[std::size_t(i)] = (bits >> i & 1u) ? std::sqrt(delta_) : -std::sqrt(delta_);
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
 
  protected:
   FamilyParams params() const override {
