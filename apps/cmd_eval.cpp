@@ -58,12 +58,16 @@ Action add_eval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "The field's metrics for a sample set against a reference");
   cmd->add_option("--target", o->target, "target name")->required();
   cmd->add_option("--samples", o->samples, "model samples, [N, d] (or [N, n, D]) .npy")->required();
-  cmd->add_option("--reference", o->reference,
-                  "reference samples .npy (default: exact samples of the target, or its reference file)");
-  cmd->add_option("--split", o->split,
-                  "which reference file of a target with two (dw4, lj13): test (the papers' numbers) | val")
+  CLI::Option* reference = cmd->add_option(
+      "--reference", o->reference,
+      "reference samples .npy (default: exact samples of the target, or its reference file, see --split)");
+  cmd->add_option(
+         "--split", o->split,
+         "without --reference, the reference file of a target with two splits (dw4, lj13): test (the "
+         "papers' numbers) | val; targets with an exact sampler draw from it instead")
       ->capture_default_str()
-      ->check(CLI::IsMember({"test", "val"}));
+      ->check(CLI::IsMember({"test", "val"}))
+      ->excludes(reference);
   cmd->add_option("--log-weights", o->log_weights, "per-sample log-weights [N] .npy (log Z, ELBO, ESS)");
   cmd->add_option("--protocol", o->protocol, "full | idem | dikl")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the subsets and of the exact reference draw")

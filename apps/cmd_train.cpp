@@ -632,7 +632,8 @@ void finish_run(const targets::Target& target, const RunConfig& c, const fs::pat
   std::string source;
   Tensor ref;
   try {
-    ref = samplers::reference_for(target, std::max<std::int64_t>(x.rows(), 10000), seed + 3, source, ctx);
+    ref = samplers::reference_for(target, std::max<std::int64_t>(x.rows(), 10000), seed + 3, source, ctx,
+                                  targets::ReferenceSplit::Test);
   } catch (const Error& e) {
     // The samples are on disk; without a reference (LJ-55 before `nsamp reference` made one) the metrics
     // wait.

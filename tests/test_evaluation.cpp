@@ -77,6 +77,12 @@ TEST_CASE("evaluate: protocols - repeats - seeds and bad input" * doctest::test_
   REQUIRE(w);
   CHECK(w->repeats == 10);
   CHECK(w->samples == 2000);
+  CHECK(w->convention.find("10 repeats of 2000 vs 2000") != std::string::npos);
+  {  // fewer samples than 2000 shrink every repeat, and the convention says so
+    const s::EvalReport small = s::evaluate(*t, x.slice_rows(0, 1000), ref, nullptr, "test", o, ctx);
+    CHECK(find(small, "x_w2")->samples == 1000);
+    CHECK(find(small, "x_w2")->convention.find("10 repeats of 1000 vs 1000") != std::string::npos);
+  }
   CHECK(w->std > 0);
   REQUIRE(find(a, "distance_tvd"));
   const s::EvalReport b = s::evaluate(*t, x, ref, nullptr, "test", o, ctx);

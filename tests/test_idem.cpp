@@ -262,7 +262,7 @@ TEST_CASE("idem: LJ's final gradient steps lower the energy of the final samples
   c.sigma_min = 0.01;
   c.sigma_max = 2.0;
   std::vector<double> mean_e;
-  std::vector<std::vector<double>> refills;
+  std::vector<std::vector<double>> refills, trained;
   for (int steps : {0, 10}) {
     Context ctx(Device::cpu(), 32);  // the same network and draws for both
     c.final_grad_steps = steps;
@@ -270,6 +270,26 @@ TEST_CASE("idem: LJ's final gradient steps lower the energy of the final samples
     const s::IdemSampler sampler(*lj, c, DType::F64, ctx);
     const Tensor x = sampler.final_samples(32, 20, ctx);
     refills.push_back(sampler.reverse_sde(32, 20, false, ctx).to_doubles(ctx));
+    {  // two epochs of training: the buffer's refills, so the parameters, do not see the final steps
+      Context tctx(Device::cpu(), 33);
+      s::IdemSampler tr(*lj, c, DType::F64, tctx);
+      s::IdemTrainOptions o;
+      o.epochs = 2;
+      o.inner_steps = 2;
+      o.batch = 8;
+      o.buffer_min = 8;
+      o.init_samples = 8;
+      o.samples_per_epoch = 8;
+      o.sde_steps = 5;
+      o.eval_every = 2;
+      o.eval_samples = 8;
+      o.init_from_prior = true;
+      s::train_idem(tr, o, tctx, [](const s::IdemTrainLog&) {});
+      std::vector<double> p;
+      for (const ag::Var& v : tr.parameters())
+        for (double w : v.value().to_doubles(tctx)) p.push_back(w);
+      trained.push_back(p);
+    }
     Tensor e = Tensor::empty(Shape{32}, DType::F64, ctx), g = Tensor::empty(x.shape(), DType::F64, ctx);
     lj->energy_and_grad(x, e, g, ctx);
     double m = 0;
@@ -280,4 +300,5 @@ TEST_CASE("idem: LJ's final gradient steps lower the energy of the final samples
   MESSAGE("mean energy without / with 10 gradient steps: " << mean_e[0] << " / " << mean_e[1]);
   CHECK(mean_e[1] < mean_e[0]);
   CHECK(refills[0] == refills[1]);  // the buffer's refills take no gradient steps (iDEM's code)
+  CHECK(trained[0] == trained[1]);
 }

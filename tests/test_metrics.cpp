@@ -40,8 +40,14 @@ NSAMP_DEVICE_TEST("metrics: log Z - ELBO and ESS from log-weights") {
   CHECK(f.elbo == doctest::Approx(0.5).epsilon(1e-6));
   CHECK(f.var_r == 0.0);
   CHECK(std::isnan(m::weight_stats(test::from_doubles({0.3}, Shape{1}, DType::F64, dev, ctx), ctx).var_r));
-  CHECK(
-      std::isnan(m::weight_stats(test::from_doubles({0.0, NAN}, Shape{2}, DType::F64, dev, ctx), ctx).log_z));
+  const m::WeightStats nan =
+      m::weight_stats(test::from_doubles({0.0, NAN}, Shape{2}, DType::F64, dev, ctx), ctx);
+  CHECK(std::isnan(nan.log_z));
+  CHECK(std::isnan(nan.var_r));
+  const m::WeightStats pinf =
+      m::weight_stats(test::from_doubles({0.0, INFINITY}, Shape{2}, DType::F64, dev, ctx), ctx);
+  CHECK(pinf.log_z == INFINITY);
+  CHECK(std::isnan(pinf.var_r));
   CHECK_THROWS_WITH_AS(m::weight_stats(Tensor::empty(Shape{0}, DType::F64, ctx), ctx),
                        doctest::Contains("no log-weights"), Error);
 }

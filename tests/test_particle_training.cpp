@@ -34,7 +34,8 @@ TEST_CASE("dikl training: EGNNs learn DW-4 from its energy" * doctest::test_suit
   c.posterior.mala_step = 0.01;
   c.posterior.adaptive = true;
   s::DiklSampler sampler(*target, c, DType::F32, ctx);
-  const Tensor ref = targets::load_reference(*target, ctx, DType::F32).slice_rows(0, 1000);
+  const Tensor ref = targets::load_reference(*target, targets::ReferenceSplit::Validation, ctx, DType::F32)
+                         .slice_rows(0, 1000);
   auto w2_of = [&](const s::DiklSampler& smp) { return s::exact_w2(smp.sample(1000, 7, ctx), ref, ctx).w2; };
   const double before = w2_of(sampler);
   s::DiklTrainOptions o;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "nsamp/kernels/elementwise.h"
 #include "nsamp/kernels/transport.h"
 #include "nsamp/samplers/assignment.h"
 #include "nsamp/samplers/metrics.h"
@@ -167,6 +168,7 @@ NSAMP_DEVICE_TEST("Sinkhorn: approaches exact OT as epsilon shrinks - divergence
   // Divergence: 0 for a set with itself; positive and close to W2^2 (squared-Euclidean OT) at moderate eps.
   s::SinkhornOptions dv = s::SinkhornOptions::defaults_for(s::SinkhornConvention::SinkhornDivergence);
   dv.eps = 0.3;
+  dv.relative_eps = false;
   dv.tol = 1e-7;
   dv.max_iters = 20000;
   CHECK(std::abs(s::sinkhorn(x, x, dv, ctx).value) < 1e-12);
@@ -175,6 +177,33 @@ NSAMP_DEVICE_TEST("Sinkhorn: approaches exact OT as epsilon shrinks - divergence
   CHECK(sd.converged);
   CHECK(sd.value == doctest::Approx(w2sq).epsilon(0.1));  // measured 3.6% low at eps = 0.3: an O(eps) bias
   CHECK(sd.value == doctest::Approx(w2sq).epsilon(0.05));
+  // The published convention's epsilon is relative: 0.05 x the mean squared distance between the sets
+  // (float64 reference), and the same relative epsilon gives the same divergence for rescaled data (the
+  // value scales with the cost, the plan does not change).
+  double mean_c = 0;
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      const double a = hx[2 * i] - hy[2 * j], b = hx[2 * i + 1] - hy[2 * j + 1];
+      mean_c += (a * a + b * b) / double(n * n);
+    }
+  const s::SinkhornOptions pubd = s::SinkhornOptions::defaults_for(s::SinkhornConvention::SinkhornDivergence);
+  const s::SinkhornResult r1 = s::sinkhorn(x, y, pubd, ctx);
+  CHECK(r1.eps == doctest::Approx(0.05 * mean_c).epsilon(1e-12));
+  CHECK(r1.converged);
+  CHECK(r1.value > 0);
+  s::SinkhornOptions absd = pubd;
+  absd.relative_eps = false;
+  absd.eps = r1.eps;
+  CHECK(s::sinkhorn(x, y, absd, ctx).value == doctest::Approx(r1.value).epsilon(1e-12));
+  Tensor x3 = test::from_doubles(hx, Shape{n, 2}, DType::F64, dev, ctx),
+         y3 = test::from_doubles(hy, Shape{n, 2}, DType::F64, dev, ctx);
+  kernels::affine(x3, 3.0, 0.0, x3, ctx);
+  kernels::affine(y3, 3.0, 0.0, y3, ctx);
+  s::SinkhornOptions tight = pubd;
+  tight.tol = 1e-9;
+  tight.max_iters = 20000;
+  const double v1 = s::sinkhorn(x, y, tight, ctx).value, v3 = s::sinkhorn(x3, y3, tight, ctx).value;
+  CHECK(v3 == doctest::Approx(9.0 * v1).epsilon(1e-6));
 }
 
 NSAMP_DEVICE_TEST("MMD: median bandwidth and the published estimator - float64 transcription") {

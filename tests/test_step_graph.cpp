@@ -424,9 +424,9 @@ NSAMP_DEVICE_TEST("drawing step: runs draw what the same fills in sequence draw 
 }
 
 NSAMP_DEVICE_TEST("step graph: the reverse SDE replayed as a graph equals the eager runs") {
-  // Four refills in a row, graphed and eager, on a dense target (residual MLP) and a particle system (EGNN,
-  // mean-free noise, final gradient steps after the graph); an earlier result is not overwritten by a later
-  // replay.
+  // Four final-sample draws in a row, graphed and eager, on a dense target (residual MLP) and a particle
+  // system (EGNN, mean-free noise, final gradient steps after the graph); an earlier result is not
+  // overwritten by a later replay.
   for (const char* name : {"gmm40", "dw4"}) {
     CAPTURE(name);
     auto t = targets::make_target(name);

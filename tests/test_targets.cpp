@@ -211,7 +211,9 @@ TEST_CASE("targets: exact samplers have the targets' means and variances" * doct
         Tensor s = Tensor::empty(Shape{3, 8}, DType::F64, ctx);
         make_target("dw4")->sample(s, ctx);
       }(),
-      doctest::Contains("no exact sampler; use its reference samples (val_split_DW4.npy)"), Error);
+      doctest::Contains(
+          "no exact sampler; use its reference samples (test_split_DW4.npy, or val_split_DW4.npy)"),
+      Error);
 }
 
 TEST_CASE("targets: the GMM-40 means are the shared data file's" * doctest::test_suite("cpu")) {
@@ -294,7 +296,7 @@ TEST_CASE("targets: reference sets' mean energies and the LJ-13 virial - both sp
       MESSAGE("skipped: " << file << " not present");
       continue;
     }
-    Tensor x = targets::load_reference(*t, ctx, DType::F64, "", split);
+    Tensor x = targets::load_reference(*t, split, ctx, DType::F64);
     // Loaded mean-free: every sample's centre of mass is at the origin.
     const std::vector<double> xs = x.to_vector<double>(ctx);
     const int n = t->particles().n, D = t->particles().spatial;

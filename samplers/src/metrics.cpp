@@ -38,7 +38,7 @@ WeightStats weight_stats(const Tensor& log_w, Context& ctx) {
   s.ess = std::exp(-v[1]);
   s.ess_fraction = s.ess / double(N);
   // A zero weight (l = -inf) is an infinite R: (-inf) - (-inf) would make the centred sum NaN.
-  s.var_r = N < 2 ? NAN : s.elbo == -INFINITY && !std::isnan(v[0]) ? INFINITY : v[3] / double(N - 1);
+  s.var_r = N < 2 ? NAN : s.elbo == -INFINITY ? INFINITY : v[3] / double(N - 1);
   return s;
 }
 

@@ -177,6 +177,8 @@ SinkhornOptions SinkhornOptions::defaults_for(SinkhornConvention c) {
   SinkhornOptions o;
   o.convention = c;
   if (c == SinkhornConvention::SinkhornDivergence) {
+    o.eps = 0.05;
+    o.relative_eps = true;
     o.max_iters = 2000;
     o.tol = 1e-3;
   }
@@ -190,17 +192,35 @@ SinkhornResult sinkhorn(const Tensor& x, const Tensor& y, const SinkhornOptions&
   NSAMP_CHECK(opt.tol >= 0, "sinkhorn: tol must be non-negative, got ", opt.tol);
   const std::int64_t N = x.rows(), M = y.rows();
   SinkhornResult r;
+  // The epsilon in use: opt.eps, or opt.eps x the mean entry of the (X, Y) cost matrix.
+  auto scaled = [&](const Tensor& c) {
+    SinkhornOptions o = opt;
+    if (opt.relative_eps) {
+      Tensor means = Tensor::empty(Shape{c.rows()}, c.dtype(), c.device(), ctx);
+      kernels::row_mean(c, means, ctx);
+      double m = 0;
+      for (double v : means.to_doubles(ctx)) m += v / double(c.rows());
+      NSAMP_CHECK(m > 0 && std::isfinite(m),
+                  "sinkhorn: a relative epsilon needs a positive finite mean cost, "
+                  "got ",
+                  m, " between ", x.desc(), " and ", y.desc());
+      o.eps = opt.eps * m;
+    }
+    r.eps = o.eps;
+    return o;
+  };
   if (opt.convention == SinkhornConvention::SdeSampler) {
     const Tensor c = cost_matrix(x, y, PairCost::Euclidean, ctx),
                  ct = cost_matrix(y, x, PairCost::Euclidean, ctx);
+    const SinkhornOptions so = scaled(c);
     const double log_a = -std::log(double(N)), log_b = -std::log(double(M));
     Tensor u = Tensor::zeros(Shape{N}, x.dtype(), x.device(), ctx);
     Tensor v = Tensor::empty(Shape{M}, x.dtype(), x.device(), ctx);
-    fill_constant(v, opt.eps * log_b, ctx);
+    fill_constant(v, so.eps * log_b, ctx);
     std::vector<double> hu = u.to_doubles(ctx), hv = v.to_doubles(ctx);
     for (int it = 1; it <= opt.max_iters; ++it) {
-      kernels::sinkhorn_potential(c, v, log_a, opt.eps, u, ctx);
-      kernels::sinkhorn_potential(ct, u, log_b, opt.eps, v, ctx);
+      kernels::sinkhorn_potential(c, v, log_a, so.eps, u, ctx);
+      kernels::sinkhorn_potential(ct, u, log_b, so.eps, v, ctx);
       std::vector<double> nu = u.to_doubles(ctx), nv = v.to_doubles(ctx);
       const double eu = max_abs_diff(nu, hu), ev = max_abs_diff(nv, hv);
       hu.swap(nu);
@@ -211,20 +231,21 @@ SinkhornResult sinkhorn(const Tensor& x, const Tensor& y, const SinkhornOptions&
         break;
       }
     }
-    r.value = plan_cost(c, u, v, opt.eps, nullptr, ctx);
+    r.value = plan_cost(c, u, v, so.eps, nullptr, ctx);
     return r;
   }
   // Sinkhorn divergence: OT(X,Y) - (OT(X,X) + OT(Y,Y)) / 2; the self-problems have symmetric costs.
   const Tensor cxy = cost_matrix(x, y, PairCost::SqEuclidean, ctx),
                cyx = cost_matrix(y, x, PairCost::SqEuclidean, ctx);
-  const Potentials pxy = ott_sinkhorn(cxy, cyx, opt, ctx);
-  const double ot_xy = ott_reg_cost(cxy, pxy, opt.eps, ctx);
+  const SinkhornOptions so_d = scaled(cxy);  // shared by the three problems, as ott-jax's share_epsilon
+  const Potentials pxy = ott_sinkhorn(cxy, cyx, so_d, ctx);
+  const double ot_xy = ott_reg_cost(cxy, pxy, so_d.eps, ctx);
   const Tensor cxx = cost_matrix(x, x, PairCost::SqEuclidean, ctx);
-  const Potentials pxx = ott_sinkhorn(cxx, cxx, opt, ctx);
-  const double ot_xx = ott_reg_cost(cxx, pxx, opt.eps, ctx);
+  const Potentials pxx = ott_sinkhorn(cxx, cxx, so_d, ctx);
+  const double ot_xx = ott_reg_cost(cxx, pxx, so_d.eps, ctx);
   const Tensor cyy = cost_matrix(y, y, PairCost::SqEuclidean, ctx);
-  const Potentials pyy = ott_sinkhorn(cyy, cyy, opt, ctx);
-  const double ot_yy = ott_reg_cost(cyy, pyy, opt.eps, ctx);
+  const Potentials pyy = ott_sinkhorn(cyy, cyy, so_d, ctx);
+  const double ot_yy = ott_reg_cost(cyy, pyy, so_d.eps, ctx);
   r.value = ot_xy - 0.5 * (ot_xx + ot_yy);
   r.iterations = pxy.iterations;
   r.converged = pxy.converged && pxx.converged && pyy.converged;

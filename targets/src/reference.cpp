@@ -45,8 +45,8 @@ std::string reference_file(const Target& target, ReferenceSplit split) {
   return split == ReferenceSplit::Test ? target.test_reference_file() : target.reference_file();
 }
 
-Tensor load_reference(const Target& target, Context& ctx, DType dtype, const std::string& path,
-                      ReferenceSplit split) {
+Tensor load_reference(const Target& target, ReferenceSplit split, Context& ctx, DType dtype,
+                      const std::string& path) {
   std::string file = path;
   if (file.empty()) {
     const std::string name = reference_file(target, split);

@@ -53,7 +53,9 @@ void Target::energy_and_grad(const Tensor& x, Tensor& e, Tensor& grad, Context& 
 void Target::sample(Tensor& out, Context& ctx) const {
   check_batch("sample", *this, out, ctx);
   NSAMP_CHECK(has_sampler(), "sample(", name(), "): this target has no exact sampler",
-              reference_file().empty() ? "" : "; use its reference samples (" + reference_file() + ")");
+              reference_file().empty() ? ""
+                                       : "; use its reference samples (" + test_reference_file() + ", or " +
+                                             reference_file() + ")");
   if (out.rows() == 0) return;
   draw(out, ctx);
 }

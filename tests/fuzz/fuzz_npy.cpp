@@ -1,10 +1,11 @@
 // libFuzzer target: the .npy reader. Any input must either parse or be rejected with nsamp::Error; a crash,
 // a sanitizer report or another exception is a bug. Headers that parse are also read in full from a file
 // (both dtypes, with and without conversion), which exercises the data-size checks.
+#include <unistd.h>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include "nsamp/core/error.h"
 #include "nsamp/core/npy.h"
@@ -16,7 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const Error&) {
     return 0;
   }
-  const std::string path = "/tmp/nsamp_fuzz_npy_" + std::to_string(::getpid()) + ".npy";
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("nsamp_fuzz_npy_" + std::to_string(::getpid()) + ".npy"))
+          .string();
   if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
     std::fwrite(data, 1, size, f);
     std::fclose(f);

@@ -3,12 +3,13 @@
 //
 //   full  every metric once: x-W2, Sinkhorn (sde_sampler), Sinkhorn divergence (Beyond-ELBOs), MMD on
 //         min(N, M, max_pairs) samples per side; energy TVD and energy W2^2 on all samples; interatomic-
-//         distance TVD and W2^2 for particle systems; mode coverage for mixtures; log Z / ELBO / ESS from
-//         log-weights.
+//         distance TVD and W2^2 for particle systems; mode coverage for targets with a mode list (mixtures,
+//         multiwell); log Z / ELBO / ESS / var(R) from log-weights.
 //   idem  iDEM: x-W2 on 1000 vs 1000 samples (1024 for lj13, 10000 for lj55; at most what both sets hold),
 //         energy and distance W2^2 (iDEM reports the square), distance TVD for particle systems.
-//   dikl  DiKL: 10 repeats of 2000 vs 2000 drawn without replacement: x-W2, energy TVD and distance TVD,
-//         reported as mean and std (population std, ddof = 0, as numpy's default).
+//   dikl  DiKL: 10 repeats of k vs k drawn without replacement, k = min(N, M, 2000) (2000 in the paper but
+//         for MW-32's 1000 evaluation samples): x-W2, energy TVD and distance TVD, reported as mean and std
+//         (population std, ddof = 0, as numpy's default).
 //
 // Rows with a NaN or Inf coordinate are counted and excluded first (with their log-weights); samples whose
 // energy is not finite are kept for the sample-space metrics and dropped from the energy metrics (counted).
@@ -58,9 +59,9 @@ struct EvalReport {
   std::int64_t samples_in = 0, samples_used = 0, nonfinite_rows = 0, nonfinite_energies = 0;
   std::int64_t reference_samples = 0, nonfinite_log_weights = 0;
   std::vector<MetricValue> metrics;
-  std::vector<std::int64_t> mode_counts;  // for mixtures with known modes
+  std::vector<std::int64_t> mode_counts;  // for targets with a mode list
   // Metrics of the protocol left out by default, with the reason (the Sinkhorn divergence on the CPU beyond
-  // 1000 pairs: 3 x 2000 dense iterations take minutes there; ask for it with `metrics` to run it anyway).
+  // 2000 pairs: three dense problems of up to 2000 iterations; ask for it with `metrics` to run it anyway).
   std::vector<std::pair<std::string, std::string>> skipped;
   // Host copies the plots use: the filtered model samples and the reference (mean-free for particles), and
   // their energies.

@@ -15,8 +15,9 @@ namespace nsamp::samplers::metrics {
 //   log_z = logsumexp(l) - log N, elbo = mean(l), ess = (sum w)^2 / sum w^2 with w = exp(l - max l),
 //   var_r = sum (l_i - mean l)^2 / (N - 1), the unbiased variance of R = -l (what the lv loss minimises;
 //   0 for a perfect sampler; NaN for N = 1).
-// A log-weight of -inf is a zero weight (var_r is then +inf); NaN or +inf make every estimate NaN (filter
-// such samples first and report how many). Fused reductions on the tensor's device, one read back.
+// A log-weight of -inf is a zero weight (var_r is then +inf). A NaN makes every estimate NaN; a +inf makes
+// log_z and elbo +inf and ess and var_r NaN (filter such samples first and report how many). Fused
+// reductions on the tensor's device, one read back.
 struct WeightStats {
   double log_z = 0, elbo = 0, ess = 0, ess_fraction = 0;  // ess_fraction = ess / N
   double var_r = 0;

@@ -14,8 +14,8 @@ std::string data_dir();
 // Reads the target's reference file of `split` (or `path` when given) into a host tensor [N, dim] of
 // `dtype`. Particle systems come back mean-free (each sample's centre of mass removed per spatial axis), as
 // the metrics expect.
-Tensor load_reference(const Target& target, Context& ctx, DType dtype = DType::F32,
-                      const std::string& path = "", ReferenceSplit split = ReferenceSplit::Validation);
+Tensor load_reference(const Target& target, ReferenceSplit split, Context& ctx, DType dtype = DType::F32,
+                      const std::string& path = "");
 // The file name (in data_dir()) of the target's reference set of `split`; empty if it has none.
 std::string reference_file(const Target& target, ReferenceSplit split);
 

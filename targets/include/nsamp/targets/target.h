@@ -69,7 +69,8 @@ class Target {
   virtual bool has_sampler() const { return false; }
   void sample(Tensor& out, Context& ctx) const;
   virtual Particles particles() const { return {}; }
-  // Mode centres [K][dim] for mixture targets (mode coverage metrics); empty where not applicable.
+  // Centres [K][dim] of equal-weight modes (mixtures, multiwell: mode coverage metrics); empty where not
+  // applicable (manywell32's 2^16 unequal modes).
   virtual std::vector<std::vector<double>> modes() const { return {}; }
   // The reference sample file (shared/data) for targets without an exact sampler; empty if none. Where a
   // target has two splits this is the validation split (checks during development), and test_reference_file
