@@ -20,10 +20,6 @@ struct OpCase {
   bool positive = false;  // inputs in [0.5, 2.5) (log, sqrt, division)
 };
 
-Tensor idx_tensor(const std::vector<std::int32_t>& v, Device d, Context& ctx) {
-  return Tensor::from_vector(v, Shape{static_cast<std::int64_t>(v.size())}, d, ctx);
-}
-
 std::vector<OpCase> op_cases(Device d, Context& ctx) {
   using ag::Activation;
   std::vector<OpCase> c;
@@ -84,7 +80,7 @@ std::vector<OpCase> op_cases(Device d, Context& ctx) {
   c.push_back({"mean_rows rank 3", {{2, 3, 4}}, [](Tape& t, auto& x) { return ag::mean_rows(t, x[0]); }});
   c.push_back({"logsumexp_rows", {{5, 7}}, [](Tape& t, auto& x) { return ag::logsumexp_rows(t, x[0]); }});
   c.push_back({"sq_norm_rows", {{5, 7}}, [](Tape& t, auto& x) { return ag::sq_norm_rows(t, x[0]); }});
-  const Tensor idx = idx_tensor({2, 0, 2, 3, 1, 2}, d, ctx);
+  const Tensor idx = test::index_tensor({2, 0, 2, 3, 1, 2}, d, ctx);
   c.push_back(
       {"gather_rows repeated", {{4, 3}}, [idx](Tape& t, auto& x) { return ag::gather_rows(t, x[0], idx); }});
   c.push_back({"index_add_rows repeated", {{6, 3}}, [idx](Tape& t, auto& x) {

@@ -121,13 +121,6 @@ s::DiklConfig tiny_config() {
   return c;
 }
 
-std::vector<double> values(const std::vector<ag::Var>& params, Context& ctx) {
-  std::vector<double> out;
-  for (const ag::Var& p : params)
-    for (double v : test::to_doubles(p.value(), ctx)) out.push_back(v);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("dikl sampler: one-step samples are seeded and chunked" * doctest::test_suite("cpu")) {
@@ -157,8 +150,8 @@ TEST_CASE("dikl training: each iteration moves the score network and then the ge
   Context ctx(Device::cpu(), 9);
   auto target = targets::make_target("gmm40");
   s::DiklSampler sampler(*target, tiny_config(), DType::F32, ctx);
-  const std::vector<double> g0 = values(sampler.generator_parameters(), ctx),
-                            s0 = values(sampler.score_parameters(), ctx);
+  const std::vector<double> g0 = test::flat_values(sampler.generator_parameters(), ctx),
+                            s0 = test::flat_values(sampler.score_parameters(), ctx);
   s::DiklTrainOptions o;
   o.iterations = 2;
   o.batch = 32;
@@ -186,17 +179,17 @@ TEST_CASE("dikl training: each iteration moves the score network and then the ge
   CHECK(l.eval->modes == 40);
   CHECK(l.eval->modes_covered >= 0);
   CHECK(l.eval->mean_log_p < 0);
-  CHECK(values(sampler.generator_parameters(), ctx) != g0);
-  CHECK(values(sampler.score_parameters(), ctx) != s0);
+  CHECK(test::flat_values(sampler.generator_parameters(), ctx) != g0);
+  CHECK(test::flat_values(sampler.score_parameters(), ctx) != s0);
   // A zero learning rate leaves a network where it is (Adam's update is lr times the normalised moment).
-  const std::vector<double> g1 = values(sampler.generator_parameters(), ctx),
-                            s1 = values(sampler.score_parameters(), ctx);
+  const std::vector<double> g1 = test::flat_values(sampler.generator_parameters(), ctx),
+                            s1 = test::flat_values(sampler.score_parameters(), ctx);
   o.gen_lr = 0;
   o.iterations = 1;
   o.eval_every = 1;
   s::train_dikl(sampler, o, ctx, [](const s::DiklTrainLog&) {});
-  CHECK(values(sampler.generator_parameters(), ctx) == g1);
-  CHECK(values(sampler.score_parameters(), ctx) != s1);
+  CHECK(test::flat_values(sampler.generator_parameters(), ctx) == g1);
+  CHECK(test::flat_values(sampler.score_parameters(), ctx) != s1);
 }
 
 TEST_CASE("dikl sampler: particle systems use EGNNs and stay mean-free" * doctest::test_suite("cpu")) {
@@ -221,8 +214,8 @@ TEST_CASE("dikl sampler: particle systems use EGNNs and stay mean-free" * doctes
   CHECK(worst < 1e-12);
   // Position output: the untrained generator is about its mean-free N(0, I) latent.
   CHECK(var == doctest::Approx(1.0).epsilon(0.25));
-  std::vector<double> g0 = values(sampler.generator_parameters(), ctx),
-                      s0 = values(sampler.score_parameters(), ctx);
+  std::vector<double> g0 = test::flat_values(sampler.generator_parameters(), ctx),
+                      s0 = test::flat_values(sampler.score_parameters(), ctx);
   s::DiklTrainOptions o;
   o.iterations = 2;
   o.batch = 16;
@@ -236,6 +229,6 @@ TEST_CASE("dikl sampler: particle systems use EGNNs and stay mean-free" * doctes
   CHECK(std::isfinite(logs[0].generator_loss));
   REQUIRE(logs[0].eval);
   CHECK(std::isfinite(logs[0].eval->mean_log_p));
-  CHECK(values(sampler.generator_parameters(), ctx) != g0);
-  CHECK(values(sampler.score_parameters(), ctx) != s0);
+  CHECK(test::flat_values(sampler.generator_parameters(), ctx) != g0);
+  CHECK(test::flat_values(sampler.score_parameters(), ctx) != s0);
 }

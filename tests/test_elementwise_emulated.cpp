@@ -30,7 +30,7 @@ namespace {
 constexpr std::int64_t R = 37, C = 19, N = R * C;
 
 template <class T>
-double tol() {
+double elementwise_tol() {
   return sizeof(T) == 8 ? 1e-15 : 1e-7;
 }
 
@@ -95,8 +95,10 @@ void check_activation(int grid) {
   emu::launch(grid, kd::kThreads, 0, [&] { kd::act_forward_kernel<Act, T>(x.data(), ey.data(), N); });
   emu::launch(grid, kd::kThreads, 0,
               [&] { kd::act_backward_kernel<Act, T>(x.data(), gy.data(), egx.data(), N); });
-  emu::check_rel(y.to_doubles(ctx), emu::as<double>(ey), tol<T>(), emu::tiny<T>(), activation_name(Act));
-  emu::check_rel(gx.to_doubles(ctx), emu::as<double>(egx), tol<T>(), emu::tiny<T>(), activation_name(Act));
+  emu::check_rel(y.to_doubles(ctx), emu::as<double>(ey), elementwise_tol<T>(), emu::tiny<T>(),
+                 activation_name(Act));
+  emu::check_rel(gx.to_doubles(ctx), emu::as<double>(egx), elementwise_tol<T>(), emu::tiny<T>(),
+                 activation_name(Act));
 
   // The linear layer's epilogue: z += bias, a = act(z), in place for the identity.
   const std::vector<T> z0 = inputs<T>(std::size_t(N), 5), bias = inputs<T>(std::size_t(C), 6);
@@ -107,9 +109,10 @@ void check_activation(int grid) {
   emu::launch(grid, kd::kThreads, 0, [&] {
     kd::bias_act_kernel<Act, T>(bias.data(), ez.data(), in_place ? ez.data() : ea.data(), N, C);
   });
-  emu::check_rel(z.to_doubles(ctx), emu::as<double>(ez), tol<T>(), emu::tiny<T>(), "bias + z");
+  emu::check_rel(z.to_doubles(ctx), emu::as<double>(ez), elementwise_tol<T>(), emu::tiny<T>(), "bias + z");
   if (!in_place)
-    emu::check_rel(a.to_doubles(ctx), emu::as<double>(ea), tol<T>(), emu::tiny<T>(), "act(z + bias)");
+    emu::check_rel(a.to_doubles(ctx), emu::as<double>(ea), elementwise_tol<T>(), emu::tiny<T>(),
+                   "act(z + bias)");
 }
 
 template <class T, UnaryOp Op>
@@ -124,8 +127,10 @@ void check_unary(int grid) {
   emu::launch(grid, kd::kThreads, 0, [&] { kd::unary_forward_kernel<Op, T>(x.data(), ey.data(), N); });
   emu::launch(grid, kd::kThreads, 0,
               [&] { kd::unary_backward_kernel<Op, T>(x.data(), gy.data(), egx.data(), N); });
-  emu::check_rel(y.to_doubles(ctx), emu::as<double>(ey), tol<T>(), emu::tiny<T>(), "unary forward");
-  emu::check_rel(gx.to_doubles(ctx), emu::as<double>(egx), tol<T>(), emu::tiny<T>(), "unary backward");
+  emu::check_rel(y.to_doubles(ctx), emu::as<double>(ey), elementwise_tol<T>(), emu::tiny<T>(),
+                 "unary forward");
+  emu::check_rel(gx.to_doubles(ctx), emu::as<double>(egx), elementwise_tol<T>(), emu::tiny<T>(),
+                 "unary backward");
 }
 
 template <class T>
@@ -139,7 +144,8 @@ void check_others(int grid) {
     std::vector<T> out(std::size_t(N), T(-7));
     emu::launch(grid, kd::kThreads, 0,
                 [&] { kd::affine_kernel<T>(x.data(), T(-1.5), T(0.25), out.data(), N); });
-    emu::check_rel(want.to_doubles(ctx), emu::as<double>(out), tol<T>(), emu::tiny<T>(), "affine");
+    emu::check_rel(want.to_doubles(ctx), emu::as<double>(out), elementwise_tol<T>(), emu::tiny<T>(),
+                   "affine");
   }
   for (auto [lo, hi] : {std::pair<double, double>{-1, 2}, {0, 0}, {-INFINITY, 0.5}}) {
     CAPTURE(lo);

@@ -26,12 +26,13 @@ void check(std::int64_t n, bool normal, bool offset_in_memory, int grid) {
   const std::uint64_t seed = 1234, base = 99991, offset = 17;
   const double a = normal ? 0.5 : 3.0, b = normal ? -1.0 : 2.0;  // N(-1, 0.25) and U(2, 5)
   Tensor want = Tensor::empty(Shape{n}, sizeof(T) == 4 ? DType::F32 : DType::F64, ctx);
-  detail::fill_random_cpu(want, normal ? detail::FillKind::Normal : detail::FillKind::Uniform, seed,
-                          base + offset, a, b);
+  nsamp::detail::fill_random_cpu(want,
+                                 normal ? nsamp::detail::FillKind::Normal : nsamp::detail::FillKind::Uniform,
+                                 seed, base + offset, a, b);
   const philox::Offset at = offset_in_memory ? philox::Offset(offset, &base) : philox::Offset(base + offset);
   std::vector<T> got(static_cast<std::size_t>(n), T(-7));
-  emu::launch(grid, detail::kFillThreads, 0,
-              [&] { detail::random_kernel<T>(got.data(), n, normal, seed, at, T(a), T(b)); });
+  emu::launch(grid, nsamp::detail::kFillThreads, 0,
+              [&] { nsamp::detail::random_kernel<T>(got.data(), n, normal, seed, at, T(a), T(b)); });
   CHECK(got == want.to_vector<T>(ctx));
 }
 
@@ -49,11 +50,11 @@ TEST_CASE("fill kernels (CUDA code emulated on the CPU) draw the CPU path's numb
         check<double>(n, normal, in_memory, n > 2000 ? 3 : 1);
       }
   std::vector<double> c(37, -7.0);
-  emu::launch(1, 32, 0, [&] { detail::constant_kernel<double>(c.data(), 37, 2.5); });
+  emu::launch(1, 32, 0, [&] { nsamp::detail::constant_kernel<double>(c.data(), 37, 2.5); });
   CHECK(c == std::vector<double>(37, 2.5));
   std::uint64_t counter = 5;
-  emu::launch(1, 1, 0, [&] { detail::counter_kernel(&counter, true, 7); });
+  emu::launch(1, 1, 0, [&] { nsamp::detail::counter_kernel(&counter, true, 7); });
   CHECK(counter == 12);
-  emu::launch(1, 1, 0, [&] { detail::counter_kernel(&counter, false, 3); });
+  emu::launch(1, 1, 0, [&] { nsamp::detail::counter_kernel(&counter, false, 3); });
   CHECK(counter == 3);
 }

@@ -10,10 +10,6 @@ using namespace nsamp::kernels;
 
 namespace {
 
-Tensor idx_tensor(const std::vector<std::int32_t>& v, Device d, Context& ctx) {
-  return Tensor::from_vector(v, Shape{static_cast<std::int64_t>(v.size())}, d, ctx);
-}
-
 // m indices drawn from [0, n) with a fixed linear congruential sequence (repeats are frequent when m > n).
 std::vector<std::int32_t> random_indices(std::int64_t m, std::int64_t n, std::uint64_t seed) {
   std::vector<std::int32_t> v(static_cast<std::size_t>(m));
@@ -143,7 +139,7 @@ NSAMP_DEVICE_TEST("gather_rows: against a float64 loop - repeated and empty indi
       test::check_backend(
           dev,
           [&](Device d) {
-            Tensor x = x_host.to(d, ctx), ix = idx_tensor(idx, d, ctx);
+            Tensor x = x_host.to(d, ctx), ix = test::index_tensor(idx, d, ctx);
             Tensor out = Tensor::empty(Shape{c.M, c.C}, dt, d, ctx);
             gather_rows(x, ix, out, ctx);
             return test::to_doubles(out, ctx);
@@ -162,11 +158,11 @@ NSAMP_DEVICE_TEST("gather_rows: bad arguments name the op and the tensors") {
   CHECK_THROWS_WITH_AS(gather_rows(x, fidx, out, ctx),
                        doctest::Contains(("gather_rows: idx must be int32, got float32[4]" + at).c_str()),
                        Error);
-  Tensor idx5 = idx_tensor({0, 1, 2, 3, 4}, dev, ctx);
+  Tensor idx5 = test::index_tensor({0, 1, 2, 3, 4}, dev, ctx);
   CHECK_THROWS_WITH_AS(gather_rows(x, idx5, out, ctx),
                        doctest::Contains(("gather_rows: idx int32[5]" + at + " must have shape [4]").c_str()),
                        Error);
-  Tensor idx4 = idx_tensor({0, 1, 2, 3}, dev, ctx);
+  Tensor idx4 = test::index_tensor({0, 1, 2, 3}, dev, ctx);
   Tensor wide = Tensor::zeros(Shape{4, 2}, DType::F32, ctx);
   CHECK_THROWS_WITH_AS(
       gather_rows(x, idx4, wide, ctx),
@@ -178,11 +174,11 @@ NSAMP_DEVICE_TEST("gather_rows: bad arguments name the op and the tensors") {
   CHECK_THROWS_WITH_AS(gather_rows(lo, idx4, hi, ctx), doctest::Contains("gather_rows: out float32[4, 3]"),
                        Error);
   if (dev.is_cpu()) {  // the host path bounds-checks; on a GPU check_indices is the validation
-    Tensor bad = idx_tensor({0, 1, 5, 2}, dev, ctx);
+    Tensor bad = test::index_tensor({0, 1, 5, 2}, dev, ctx);
     CHECK_THROWS_WITH_AS(gather_rows(x, bad, out, ctx),
                          doctest::Contains("gather_rows: idx[2] = 5 is out of range [0, 5)"), Error);
   } else {
-    Tensor host_idx = idx_tensor({0, 1, 2, 3}, Device::cpu(), ctx);
+    Tensor host_idx = test::index_tensor({0, 1, 2, 3}, Device::cpu(), ctx);
     CHECK_THROWS_WITH_AS(gather_rows(x, host_idx, out, ctx),
                          doctest::Contains("gather_rows: device mismatch"), Error);
   }
@@ -230,14 +226,14 @@ NSAMP_DEVICE_TEST("index_add_rows: repeated indices accumulate - against float64
       test::check_backend(
           dev,
           [&](Device d) {
-            Tensor s = s_host.to(d, ctx), ix = idx_tensor(idx, d, ctx), out = o_host.to(d, ctx);
+            Tensor s = s_host.to(d, ctx), ix = test::index_tensor(idx, d, ctx), out = o_host.to(d, ctx);
             index_add_rows(s, ix, out, ctx);
             return normalised(test::to_doubles(out, ctx));
           },
           std::vector<double>(ref.size(), 0.0), 0, 1.0, what);
       if (dev.is_cpu()) {
         // The host path keeps the serial order whatever the thread count: bit for bit the plain loop in dt.
-        Tensor s = s_host.to(dev, ctx), ix = idx_tensor(idx, dev, ctx), out = o_host.to(dev, ctx);
+        Tensor s = s_host.to(dev, ctx), ix = test::index_tensor(idx, dev, ctx), out = o_host.to(dev, ctx);
         index_add_rows(s, ix, out, ctx);
         std::vector<double> serial;
         if (dt == DType::F32) {
@@ -267,7 +263,7 @@ NSAMP_DEVICE_TEST("index_add_rows: repeated indices accumulate - against float64
     test::check_backend(
         dev,
         [&](Device d) {
-          Tensor s = test::from_doubles(sv, Shape{M, C}, dt, d, ctx), ix = idx_tensor(idx, d, ctx);
+          Tensor s = test::from_doubles(sv, Shape{M, C}, dt, d, ctx), ix = test::index_tensor(idx, d, ctx);
           Tensor out = Tensor::zeros(Shape{N, C}, dt, d, ctx);
           index_add_rows(s, ix, out, ctx);
           return test::to_doubles(out, ctx);
@@ -281,11 +277,11 @@ NSAMP_DEVICE_TEST("index_add_rows: bad arguments name the op and the tensors") {
   const std::string at = "@" + dev.str();
   Tensor src = Tensor::zeros(Shape{4, 3}, DType::F32, ctx);
   Tensor out = Tensor::zeros(Shape{7, 3}, DType::F32, ctx);
-  Tensor idx5 = idx_tensor({0, 1, 2, 3, 4}, dev, ctx);
+  Tensor idx5 = test::index_tensor({0, 1, 2, 3, 4}, dev, ctx);
   CHECK_THROWS_WITH_AS(
       index_add_rows(src, idx5, out, ctx),
       doctest::Contains(("index_add_rows: idx int32[5]" + at + " must have shape [4]").c_str()), Error);
-  Tensor idx4 = idx_tensor({0, 6, 6, 3}, dev, ctx);
+  Tensor idx4 = test::index_tensor({0, 6, 6, 3}, dev, ctx);
   Tensor narrow = Tensor::zeros(Shape{7, 2}, DType::F32, ctx);
   CHECK_THROWS_WITH_AS(index_add_rows(src, idx4, narrow, ctx),
                        doctest::Contains(("index_add_rows: out float32[7, 2]" + at +
@@ -302,7 +298,7 @@ NSAMP_DEVICE_TEST("index_add_rows: bad arguments name the op and the tensors") {
   Tensor idx2d = Tensor::from_vector(std::vector<std::int32_t>{0, 1, 2, 3}, Shape{4, 1}, dev, ctx);
   CHECK_THROWS_WITH_AS(index_add_rows(src, idx2d, out, ctx), doctest::Contains("must have shape [4]"), Error);
   if (dev.is_cpu()) {
-    Tensor bad = idx_tensor({0, 1, -1, 2}, dev, ctx);
+    Tensor bad = test::index_tensor({0, 1, -1, 2}, dev, ctx);
     CHECK_THROWS_WITH_AS(index_add_rows(src, bad, out, ctx),
                          doctest::Contains("index_add_rows: idx[2] = -1 is out of range [0, 7)"), Error);
   }
@@ -311,21 +307,21 @@ NSAMP_DEVICE_TEST("index_add_rows: bad arguments name the op and the tensors") {
 NSAMP_DEVICE_TEST("check_indices: accepts valid indices and names the first bad one") {
   Context ctx(dev);
   const std::string at = "@" + dev.str();
-  check_indices("build_pairs", idx_tensor({0, 4, 4, 1}, dev, ctx), 5, ctx);
-  check_indices("build_pairs", idx_tensor({}, dev, ctx), 0, ctx);  // empty: nothing to check
-  Tensor big = idx_tensor(random_indices(100000, 1000, 3), dev, ctx);
+  check_indices("build_pairs", test::index_tensor({0, 4, 4, 1}, dev, ctx), 5, ctx);
+  check_indices("build_pairs", test::index_tensor({}, dev, ctx), 0, ctx);  // empty: nothing to check
+  Tensor big = test::index_tensor(random_indices(100000, 1000, 3), dev, ctx);
   check_indices("build_pairs", big, 1000, ctx);
   CHECK_THROWS_WITH_AS(check_indices("build_pairs", big, 999, ctx),
                        doctest::Contains("is out of range [0, 999)"), Error);
   CHECK_THROWS_WITH_AS(
-      check_indices("build_pairs", idx_tensor({0, -2, 7}, dev, ctx), 5, ctx),
+      check_indices("build_pairs", test::index_tensor({0, -2, 7}, dev, ctx), 5, ctx),
       doctest::Contains(("build_pairs: idx[1] = -2 is out of range [0, 5) (idx int32[3]" + at).c_str()),
       Error);
-  CHECK_THROWS_WITH_AS(check_indices("build_pairs", idx_tensor({0, 1, 5}, dev, ctx), 5, ctx),
+  CHECK_THROWS_WITH_AS(check_indices("build_pairs", test::index_tensor({0, 1, 5}, dev, ctx), 5, ctx),
                        doctest::Contains("build_pairs: idx[2] = 5 is out of range [0, 5)"), Error);
-  CHECK_THROWS_WITH_AS(check_indices("build_pairs", idx_tensor({0}, dev, ctx), 0, ctx),
+  CHECK_THROWS_WITH_AS(check_indices("build_pairs", test::index_tensor({0}, dev, ctx), 0, ctx),
                        doctest::Contains("build_pairs: idx[0] = 0 is out of range [0, 0)"), Error);
-  CHECK_THROWS_WITH_AS(check_indices("build_pairs", idx_tensor({0}, dev, ctx), -1, ctx),
+  CHECK_THROWS_WITH_AS(check_indices("build_pairs", test::index_tensor({0}, dev, ctx), -1, ctx),
                        doctest::Contains("build_pairs: negative row count -1"), Error);
   CHECK_THROWS_WITH_AS(check_indices("build_pairs", Tensor::zeros(Shape{3}, DType::F32, ctx), 5, ctx),
                        doctest::Contains(("build_pairs: idx must be int32, got float32[3]" + at).c_str()),

@@ -29,7 +29,7 @@ namespace kd = nsamp::kernels::detail;
 namespace {
 
 template <class T>
-double tol() {
+double mcmc_tol() {
   return sizeof(T) == 8 ? 1e-13 : 1e-6;
 }
 
@@ -73,7 +73,7 @@ void check_mala(std::int64_t B, std::int64_t d, bool tilted, bool step_in_memory
   emu::launch(grid, kd::kThreads, 0, [&] {
     kd::propose_kernel<T>(x.data(), x.data(), z.data(), step, y.data(), view, std::int64_t(n), d);
   });
-  emu::check_near(ty.to_doubles(ctx), emu::as<double>(y), tol<T>(), "proposal");
+  emu::check_near(ty.to_doubles(ctx), emu::as<double>(y), mcmc_tol<T>(), "proposal");
 
   // U and grad U of the tilt at x (the op exists for tilted chains only).
   if (tilted) {
@@ -84,14 +84,14 @@ void check_mala(std::int64_t B, std::int64_t d, bool tilted, bool step_in_memory
     emu::launch(grid, kd::kThreads, 0, [&] {
       kd::tilt_kernel<T>(x.data(), e.data(), x.data(), view, eu_e.data(), gu_e.data(), B, d);
     });
-    emu::check_near(eu.to_doubles(ctx), emu::as<double>(eu_e), tol<T>() * 10, "tilt U");
-    emu::check_near(gu.to_doubles(ctx), emu::as<double>(gu_e), tol<T>(), "tilt grad U");
+    emu::check_near(eu.to_doubles(ctx), emu::as<double>(eu_e), mcmc_tol<T>() * 10, "tilt U");
+    emu::check_near(gu.to_doubles(ctx), emu::as<double>(gu_e), mcmc_tol<T>(), "tilt grad U");
     Tensor eu2 = Tensor::empty(Shape{B}, tx.dtype(), ctx);  // U alone
     tilt_energy(tx, te, nullptr, tilt, eu2, nullptr, ctx);
     std::vector<T> eu2_e(std::size_t(B), T(NAN));
     emu::launch(grid, kd::kThreads, 0,
                 [&] { kd::tilt_kernel<T>(x.data(), e.data(), nullptr, view, eu2_e.data(), nullptr, B, d); });
-    emu::check_near(eu2.to_doubles(ctx), emu::as<double>(eu2_e), tol<T>() * 10, "tilt U alone");
+    emu::check_near(eu2.to_doubles(ctx), emu::as<double>(eu2_e), mcmc_tol<T>() * 10, "tilt U alone");
   }
 
   // The decision, from the CPU twin's y (the same numbers as the kernel's up to rounding).

@@ -26,7 +26,7 @@ namespace td = nsamp::targets::detail;
 namespace {
 
 template <class T>
-double tol() {
+double targets_tol() {
   return sizeof(T) == 8 ? 1e-11 : 2e-4;
 }
 
@@ -51,9 +51,9 @@ void check_pair_energy(const F& f, const std::vector<double>& xd, std::int64_t B
   std::vector<T> e(std::size_t(B), T(NAN)), g(x.size(), T(NAN)), e2(std::size_t(B), T(NAN));
   emu::launch(grid, td::kThreads, 0, [&] { td::pair_warp_kernel<T>(f, x.data(), e.data(), g.data(), B); });
   emu::launch(grid, td::kThreads, 0, [&] { td::pair_warp_kernel<T>(f, x.data(), e2.data(), nullptr, B); });
-  emu::check_near(emu::as<double>(he), emu::as<double>(e), tol<T>(), "pair energy");
-  emu::check_near(emu::as<double>(he), emu::as<double>(e2), tol<T>(), "pair energy without gradient");
-  emu::check_near(emu::as<double>(hg), emu::as<double>(g), tol<T>(), "pair gradient");
+  emu::check_near(emu::as<double>(he), emu::as<double>(e), targets_tol<T>(), "pair energy");
+  emu::check_near(emu::as<double>(he), emu::as<double>(e2), targets_tol<T>(), "pair energy without gradient");
+  emu::check_near(emu::as<double>(hg), emu::as<double>(g), targets_tol<T>(), "pair gradient");
 }
 
 template <class F>
@@ -86,8 +86,8 @@ void check_energies() {
         gr(x.size(), T(NAN));
     for (std::int64_t b = 0; b < B; ++b) he[std::size_t(b)] = f.eval(x.data() + b * d, hg.data() + b * d);
     emu::launch(1, 64, 0, [&] { td::per_sample_kernel<T>(f, x.data(), e.data(), gr.data(), B, d); });
-    emu::check_near(emu::as<double>(he), emu::as<double>(e), tol<T>(), "dense energy");
-    emu::check_near(emu::as<double>(hg), emu::as<double>(gr), tol<T>(), "dense gradient");
+    emu::check_near(emu::as<double>(he), emu::as<double>(e), targets_tol<T>(), "dense energy");
+    emu::check_near(emu::as<double>(hg), emu::as<double>(gr), targets_tol<T>(), "dense gradient");
   };
   dense(mix, 2, 150);
   dense(mw, 6, 70);
@@ -139,9 +139,9 @@ void check_mala(const F& f, const std::vector<double>& xd, std::int64_t B, bool 
       });
   }
   emu::check_near(emu::as<double>(h.acc), emu::as<double>(k.acc), 0.0, "accepted moves");
-  emu::check_near(emu::as<double>(h.x), emu::as<double>(k.x), tol<T>(), "chain state");
-  emu::check_near(emu::as<double>(h.e), emu::as<double>(k.e), tol<T>(), "chain energy");
-  emu::check_near(emu::as<double>(h.g), emu::as<double>(k.g), tol<T>(), "chain gradient");
+  emu::check_near(emu::as<double>(h.x), emu::as<double>(k.x), targets_tol<T>(), "chain state");
+  emu::check_near(emu::as<double>(h.e), emu::as<double>(k.e), targets_tol<T>(), "chain energy");
+  emu::check_near(emu::as<double>(h.g), emu::as<double>(k.g), targets_tol<T>(), "chain gradient");
 }
 
 template <class T>
@@ -184,8 +184,8 @@ void check_mc_score(const F& f, const std::vector<double>& xd, std::int64_t B, s
     run(std::integral_constant<int, 64>{});
   else
     run(std::integral_constant<int, kernels::kMaxScoreDim>{});
-  emu::check_near(emu::as<double>(hs), emu::as<double>(ks), tol<T>(), "S_K");
-  emu::check_near(emu::as<double>(hl), emu::as<double>(kl), tol<T>(), "log p~");
+  emu::check_near(emu::as<double>(hs), emu::as<double>(ks), targets_tol<T>(), "S_K");
+  emu::check_near(emu::as<double>(hl), emu::as<double>(kl), targets_tol<T>(), "log p~");
 }
 
 template <class T>

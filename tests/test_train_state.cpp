@@ -20,13 +20,6 @@ namespace s = nsamp::samplers;
 
 namespace {
 
-std::vector<double> values(const std::vector<ag::Var>& params, Context& ctx) {
-  std::vector<double> out;
-  for (const ag::Var& p : params)
-    for (double v : p.value().to_doubles(ctx)) out.push_back(v);
-  return out;
-}
-
 // Runs `train` uninterrupted, then stopped after `stop_at` units (the state kept in memory), then resumed
 // by a fresh sampler in a fresh context; both must end with the same parameters.
 template <class Make, class Train>
@@ -36,7 +29,7 @@ void check_resume(std::int64_t stop_at, const Make& make, const Train& train) {
     Context ctx(Device::cpu(), 3);
     auto sampler = make(ctx);
     train(*sampler, ctx, nullptr);
-    full = values(sampler->parameters(), ctx);
+    full = test::flat_values(sampler->parameters(), ctx);
   }
   ag::StateDict saved;
   std::int64_t saved_at = -1;
@@ -52,7 +45,7 @@ void check_resume(std::int64_t stop_at, const Make& make, const Train& train) {
     };
     train(*sampler, ctx, &c);
     CHECK(c.stopped);
-    CHECK(values(sampler->parameters(), ctx) != full);
+    CHECK(test::flat_values(sampler->parameters(), ctx) != full);
   }
   REQUIRE(saved_at >= 0);
   // Through a file, as nsamp train --resume reads it.
@@ -67,7 +60,7 @@ void check_resume(std::int64_t stop_at, const Make& make, const Train& train) {
   c.resume = &loaded;
   train(*sampler, ctx, &c);
   CHECK_FALSE(c.stopped);
-  const std::vector<double> resumed = values(sampler->parameters(), ctx);
+  const std::vector<double> resumed = test::flat_values(sampler->parameters(), ctx);
   REQUIRE(resumed.size() == full.size());
   std::size_t differ = 0;
   for (std::size_t i = 0; i < full.size(); ++i) differ += resumed[i] != full[i];

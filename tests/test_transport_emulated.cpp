@@ -30,7 +30,7 @@ namespace kd = nsamp::kernels::detail;
 namespace {
 
 template <class T>
-double tol() {
+double transport_tol() {
   return sizeof(T) == 8 ? 1e-12 : 2e-5;
 }
 
@@ -50,7 +50,8 @@ void check_pairwise(std::int64_t N, std::int64_t M, std::int64_t d) {
                          1};
     emu::launch(grid, emu::Dim3{unsigned(kd::kTile), unsigned(kd::kTileThreadRows), 1}, 0,
                 [&] { kd::pairwise_kernel<T>(x.data(), y.data(), out.data(), N, M, d, sq); });
-    emu::check_near(want.to_doubles(ctx), emu::as<double>(out), tol<T>(), sq ? "sqeuclidean" : "euclidean");
+    emu::check_near(want.to_doubles(ctx), emu::as<double>(out), transport_tol<T>(),
+                    sq ? "sqeuclidean" : "euclidean");
   }
 }
 
@@ -77,7 +78,7 @@ void check_rows(std::int64_t N, std::int64_t M, std::int64_t d, int grid, bool g
     std::vector<T> out(std::size_t(N), T(NAN));
     emu::launch(grid, kd::kThreads, 0,
                 [&] { kd::potential_kernel<T>(c.data(), gv.data(), T(log_a), T(eps), out.data(), N, M); });
-    emu::check_near(want.to_doubles(ctx), emu::as<double>(out), tol<T>(), "potential");
+    emu::check_near(want.to_doubles(ctx), emu::as<double>(out), transport_tol<T>(), "potential");
 
     if (g_all_minus_inf) continue;
     Tensor wm = Tensor::empty(Shape{N}, DType::F64, ctx), wc = Tensor::empty(Shape{N}, DType::F64, ctx);
@@ -107,7 +108,7 @@ void check_rows(std::int64_t N, std::int64_t M, std::int64_t d, int grid, bool g
     std::vector<T> out(std::size_t(N), T(NAN));
     emu::launch(grid, kd::kThreads, 0,
                 [&] { kd::log_kernel_sum_kernel<T>(x.data(), y.data(), scale.data(), out.data(), N, m, d); });
-    emu::check_near(want.to_doubles(ctx), emu::as<double>(out), tol<T>() * 10, "log kernel sum");
+    emu::check_near(want.to_doubles(ctx), emu::as<double>(out), transport_tol<T>() * 10, "log kernel sum");
   }
 }
 

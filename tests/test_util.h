@@ -51,6 +51,20 @@ inline Tensor from_doubles(const std::vector<double>& v, const Shape& shape, DTy
 
 inline std::vector<double> to_doubles(const Tensor& t, Context& ctx) { return t.to_doubles(ctx); }
 
+// The values of a list of parameters (ag::Var), concatenated in order.
+template <class Params>
+std::vector<double> flat_values(const Params& params, Context& ctx) {
+  std::vector<double> out;
+  for (const auto& p : params)
+    for (double v : p.value().to_doubles(ctx)) out.push_back(v);
+  return out;
+}
+
+// An int32 index tensor holding v.
+inline Tensor index_tensor(const std::vector<std::int32_t>& v, Device d, Context& ctx) {
+  return Tensor::from_vector(v, Shape{static_cast<std::int64_t>(v.size())}, d, ctx);
+}
+
 // Passes when |got - ref| <= atol + rtol * |ref| elementwise, with NaN matching NaN and infinities matching
 // exactly. Reports the count and the worst element.
 inline void check_close(const std::vector<double>& got, const std::vector<double>& ref, double rtol,

@@ -24,7 +24,6 @@ namespace nsamp::kernels::detail {
 namespace {
 
 constexpr int kET = kEgnnEdgeTile;
-constexpr unsigned kFull = 0xffffffffu;
 
 template <class T>
 struct DevWeights {

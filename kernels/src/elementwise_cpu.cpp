@@ -7,12 +7,13 @@
 #include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/elementwise.h"
 #include "nsamp/kernels/operands.h"
+#include "parallel_cpu.h"
 
 namespace nsamp::kernels {
 
 namespace {
 
-constexpr std::int64_t kParallelMin = 1 << 15;  // below this, threads cost more than they save
+using detail::kParallelMin;
 
 BroadcastStrides broadcast_strides(const char* op, const Tensor& x, const char* name, const Tensor& out) {
   const std::int64_t R = out.rows(), C = out.cols();

@@ -9,12 +9,13 @@
 #include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/index.h"
 #include "nsamp/kernels/operands.h"
+#include "parallel_cpu.h"
 
 namespace nsamp::kernels {
 
 namespace {
 
-constexpr std::int64_t kParallelMin = 1 << 15;  // below this, threads cost more than they save
+using detail::kParallelMin;
 
 // idx: defined, int32, one entry per row (shape [m]), beside the output on its device and context.
 void check_index_operand(const char* op, const Tensor& idx, std::int64_t m, const Tensor& out, Context& ctx) {

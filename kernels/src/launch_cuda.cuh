@@ -6,6 +6,7 @@
 namespace nsamp::kernels::detail {
 
 constexpr int kThreads = 256;
+constexpr unsigned kFull = 0xffffffffu;  // every lane of a warp, for the *_sync intrinsics
 
 // Grid for a grid-stride loop over `work` items: enough blocks to fill any current GPU, capped so that very
 // large tensors are covered by striding rather than by huge grids.

@@ -7,12 +7,13 @@
 #include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/operands.h"
 #include "nsamp/kernels/optim.h"
+#include "parallel_cpu.h"
 
 namespace nsamp::kernels {
 
 namespace {
 
-constexpr std::int64_t kParallelMin = 1 << 15;  // below this, threads cost more than they save
+using detail::kParallelMin;
 
 // Fused updates write several tensors: none of the tensors may share memory with another, even exactly.
 void check_disjoint(const char* op, const Tensor& a, const char* a_name, const Tensor& b,

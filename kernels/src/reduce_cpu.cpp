@@ -7,12 +7,13 @@
 #include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/operands.h"
 #include "nsamp/kernels/reduce.h"
+#include "parallel_cpu.h"
 
 namespace nsamp::kernels {
 
 namespace {
 
-constexpr std::int64_t kParallelMin = 1 << 15;
+using detail::kParallelMin;
 constexpr std::int64_t kColChunkRows = 1024;  // fixed chunking: results do not depend on the thread count
 
 template <class Acc, class T>

@@ -18,7 +18,6 @@ namespace nsamp::kernels::detail {
 
 namespace {
 
-constexpr unsigned kFull = 0xffffffffu;
 constexpr std::int64_t kWarpRowMaxCols = 1024;  // beyond this a row gets a whole block
 constexpr int kRowBlock = 256;
 

@@ -16,7 +16,6 @@ namespace nsamp::kernels::detail {
 
 namespace {
 
-constexpr unsigned kFull = 0xffffffffu;
 constexpr std::int32_t kNoWinner = std::numeric_limits<std::int32_t>::max();
 
 constexpr int kTile = 32, kTileK = 16, kTileRowsPerThread = 4;
