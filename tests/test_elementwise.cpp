@@ -583,3 +583,50 @@ NSAMP_DEVICE_TEST("bias_activation_forward: equals add then activation - aliasin
   CHECK_THROWS_WITH_AS(bias_activation_forward(Activation::Tanh, b, z, a_bad, ctx),
                        doctest::Contains("bias_activation_forward(tanh): z must have shape [3, 2]"), Error);
 }
+
+NSAMP_DEVICE_TEST(
+    "activations: an element's value depends on its input alone - not on its position or the size") {
+  // The float32 host loops run in vector blocks (libmvec) with the tail padded into a full block: a scalar
+  // tail, or a partition that changed with the thread count, would give other bits for the same input.
+  Context ctx(dev);
+  const std::int64_t n = 70001;  // above the parallel threshold's blocks, not a multiple of any block
+  const Tensor x_host = test::randn(Shape{n}, DType::F32, Device::cpu(), ctx, 71, 4.0);
+  const Tensor g_host = test::randn(Shape{n}, DType::F32, Device::cpu(), ctx, 72);
+  const std::vector<float> xv = x_host.to_vector<float>(ctx), gv = g_host.to_vector<float>(ctx);
+  for (Activation act : kActs) {
+    const std::string what = activation_name(act);
+    Tensor x = x_host.to(dev, ctx), g = g_host.to(dev, ctx);
+    Tensor y = Tensor::empty(Shape{n}, DType::F32, dev, ctx), gx = y.clone(ctx);
+    activation_forward(act, x, y, ctx);
+    activation_backward(act, x, g, gx, ctx);
+    const std::vector<float> yv = y.to_vector<float>(ctx), gxv = gx.to_vector<float>(ctx);
+    // Pieces of every length class against a block of 64, at offsets that shift the block boundaries.
+    std::int64_t o = 0;
+    for (std::int64_t m : {1, 3, 17, 63, 64, 65, 130, 1000, 4097}) {
+      o += 5;
+      const auto piece = [&](const std::vector<float>& v) {
+        return Tensor::from_vector(std::vector<float>(v.begin() + o, v.begin() + o + m), Shape{m}, dev, ctx);
+      };
+      Tensor px = piece(xv), pg = piece(gv), py = Tensor::empty(Shape{m}, DType::F32, dev, ctx);
+      Tensor pgx = py.clone(ctx);
+      activation_forward(act, px, py, ctx);
+      activation_backward(act, px, pg, pgx, ctx);
+      CHECK_MESSAGE(py.to_vector<float>(ctx) == std::vector<float>(yv.begin() + o, yv.begin() + o + m), what,
+                    " forward, ", m, " elements at ", o);
+      CHECK_MESSAGE(pgx.to_vector<float>(ctx) == std::vector<float>(gxv.begin() + o, gxv.begin() + o + m),
+                    what, " backward, ", m, " elements at ", o);
+      o += m;
+    }
+    // In place, and fused with a bias over rows of 100 (a block and a padded tail each): the same bits.
+    Tensor xi = x.clone(ctx);
+    activation_forward(act, xi, xi, ctx);
+    CHECK_MESSAGE(xi.to_vector<float>(ctx) == yv, what, " in place");
+    const std::int64_t R = 700, C = 100;
+    Tensor z = Tensor::from_vector(std::vector<float>(xv.begin(), xv.begin() + R * C), Shape{R, C}, dev, ctx);
+    Tensor zero = Tensor::zeros(Shape{C}, DType::F32, dev, ctx),
+           a = Tensor::empty(Shape{R, C}, DType::F32, dev, ctx);
+    bias_activation_forward(act, zero, z, a, ctx);
+    CHECK_MESSAGE(a.to_vector<float>(ctx) == std::vector<float>(yv.begin(), yv.begin() + R * C), what,
+                  " fused with a zero bias");
+  }
+}

@@ -3,6 +3,7 @@
 #include <string>
 #include <type_traits>
 
+#include "activation_cpu.h"
 #include "nsamp/core/config.h"
 #include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/elementwise.h"
@@ -25,15 +26,45 @@ BroadcastStrides broadcast_strides(const char* op, const Tensor& x, const char* 
              " (allowed: the same shape, a row vector [", C, "], a column vector [", R, ", 1] or a scalar)");
 }
 
+// The op and the column strides (1: along the row, 0: one value per row) as compile-time constants, so
+// that the inner loop has neither a switch nor a strided load and vectorises.
+template <class T, BinaryOp Op, bool ACols, bool BCols>
+void binary_rows(const T* a, std::int64_t a_row, const T* b, std::int64_t b_row, T* out, std::int64_t R,
+                 std::int64_t C) {
+#pragma omp parallel for schedule(static) if (R * C > kParallelMin)
+  for (std::int64_t r = 0; r < R; ++r) {
+    const T* ar = a + r * a_row;
+    const T* br = b + r * b_row;
+    T* o = out + r * C;
+    for (std::int64_t c = 0; c < C; ++c) o[c] = binary_apply(Op, ar[ACols ? c : 0], br[BCols ? c : 0]);
+  }
+}
+
+template <class T, BinaryOp Op>
+void binary_op_cpu(const T* a, BroadcastStrides sa, const T* b, BroadcastStrides sb, T* out, std::int64_t R,
+                   std::int64_t C) {
+  if (sa.col == 1 && sb.col == 1)
+    binary_rows<T, Op, true, true>(a, sa.row, b, sb.row, out, R, C);
+  else if (sa.col == 1)
+    binary_rows<T, Op, true, false>(a, sa.row, b, sb.row, out, R, C);
+  else if (sb.col == 1)
+    binary_rows<T, Op, false, true>(a, sa.row, b, sb.row, out, R, C);
+  else
+    binary_rows<T, Op, false, false>(a, sa.row, b, sb.row, out, R, C);
+}
+
 template <class T>
 void binary_cpu(BinaryOp op, const T* a, BroadcastStrides sa, const T* b, BroadcastStrides sb, T* out,
                 std::int64_t R, std::int64_t C) {
-#pragma omp parallel for schedule(static) if (R * C > kParallelMin)
-  for (std::int64_t r = 0; r < R; ++r) {
-    const T* ar = a + r * sa.row;
-    const T* br = b + r * sb.row;
-    T* o = out + r * C;
-    for (std::int64_t c = 0; c < C; ++c) o[c] = binary_apply(op, ar[c * sa.col], br[c * sb.col]);
+  switch (op) {
+    case BinaryOp::Add:
+      return binary_op_cpu<T, BinaryOp::Add>(a, sa, b, sb, out, R, C);
+    case BinaryOp::Sub:
+      return binary_op_cpu<T, BinaryOp::Sub>(a, sa, b, sb, out, R, C);
+    case BinaryOp::Mul:
+      return binary_op_cpu<T, BinaryOp::Mul>(a, sa, b, sb, out, R, C);
+    default:
+      return binary_op_cpu<T, BinaryOp::Div>(a, sa, b, sb, out, R, C);
   }
 }
 
@@ -155,13 +186,13 @@ void activation_forward(Activation act, const Tensor& x, Tensor& y, Context& ctx
     }
     return;
   }
-  auto run = [&](auto* o, const auto* in) {
-    map_cpu(y.numel(), [=](std::int64_t i) { o[i] = kernels::activation_forward(act, in[i]); });
-  };
-  if (y.dtype() == DType::F32)
-    run(y.data<float>(), x.data<float>());
-  else
-    run(y.data<double>(), x.data<double>());
+  if (y.dtype() == DType::F32) {
+    detail::activation_forward_f32(act, y.numel(), x.data<float>(), y.data<float>());
+    return;
+  }
+  const double* in = x.data<double>();
+  double* o = y.data<double>();
+  map_cpu(y.numel(), [=](std::int64_t i) { o[i] = kernels::activation_forward(act, in[i]); });
 }
 
 void activation_backward(Activation act, const Tensor& x, const Tensor& grad_y, Tensor& grad_x,
@@ -177,13 +208,14 @@ void activation_backward(Activation act, const Tensor& x, const Tensor& grad_y, 
     }
     return;
   }
-  auto run = [&](auto* gx, const auto* in, const auto* gy) {
-    map_cpu(grad_x.numel(), [=](std::int64_t i) { gx[i] = gy[i] * activation_derivative(act, in[i]); });
-  };
-  if (grad_x.dtype() == DType::F32)
-    run(grad_x.data<float>(), x.data<float>(), grad_y.data<float>());
-  else
-    run(grad_x.data<double>(), x.data<double>(), grad_y.data<double>());
+  if (grad_x.dtype() == DType::F32) {
+    detail::activation_backward_f32(act, grad_x.numel(), x.data<float>(), grad_y.data<float>(),
+                                    grad_x.data<float>());
+    return;
+  }
+  const double *in = x.data<double>(), *gy = grad_y.data<double>();
+  double* gx = grad_x.data<double>();
+  map_cpu(grad_x.numel(), [=](std::int64_t i) { gx[i] = gy[i] * activation_derivative(act, in[i]); });
 }
 
 void unary_forward(UnaryOp op, const Tensor& x, Tensor& y, Context& ctx) {
@@ -333,21 +365,21 @@ void bias_activation_forward(Activation act, const Tensor& bias, Tensor& z, Tens
     }
     return;
   }
-  auto run = [&](auto* pa, auto* pz, const auto* pb) {
-    const std::int64_t R = z.rows();
+  const std::int64_t R = z.rows();
+  if (z.dtype() == DType::F32) {
+    detail::bias_activation_forward_f32(act, R, C, bias.data<float>(), z.data<float>(), a.data<float>());
+    return;
+  }
+  double *pa = a.data<double>(), *pz = z.data<double>();
+  const double* pb = bias.data<double>();
 #pragma omp parallel for schedule(static) if (R * C > kParallelMin)
-    for (std::int64_t r = 0; r < R; ++r) {
-      for (std::int64_t c = 0; c < C; ++c) {
-        const auto v = pz[r * C + c] + pb[c];
-        pz[r * C + c] = v;
-        pa[r * C + c] = kernels::activation_forward(act, v);
-      }
+  for (std::int64_t r = 0; r < R; ++r) {
+    for (std::int64_t c = 0; c < C; ++c) {
+      const double v = pz[r * C + c] + pb[c];
+      pz[r * C + c] = v;
+      pa[r * C + c] = kernels::activation_forward(act, v);
     }
-  };
-  if (z.dtype() == DType::F32)
-    run(a.data<float>(), z.data<float>(), bias.data<float>());
-  else
-    run(a.data<double>(), z.data<double>(), bias.data<double>());
+  }
 }
 
 }  // namespace nsamp::kernels

@@ -41,10 +41,11 @@ NSAMP_HD_INLINE T binary_apply(BinaryOp op, T a, T b) {
 
 template <class T>
 NSAMP_HD_INLINE T sigmoid(T x) {
-  // Two branches so that exp never overflows.
-  if (x >= T(0)) return T(1) / (T(1) + hd::exp(-x));
-  const T e = hd::exp(x);
-  return e / (T(1) + e);
+  // exp(-|x|) never overflows. One exp and one division, both unconditional, and a select of the
+  // numerator: the CPU loops vectorise (a division under a condition would not be if-converted, as it may
+  // raise a floating-point exception), and a warp stays converged.
+  const T e = hd::exp(-hd::abs(x));
+  return (x >= T(0) ? T(1) : e) / (T(1) + e);
 }
 
 template <class T>

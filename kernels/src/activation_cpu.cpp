@@ -1,0 +1,133 @@
+// Elementwise family: the float32 activation loops of the CPU launcher, in blocks that the compiler
+// vectorises. The transcendental functions (erfc for GELU, exp for SiLU and GELU's derivative, tanh,
+// log1p) dominate CPU training of the GELU and SiLU networks when called one element at a time (glibc's
+// scalar erfcf took 30% of a DDS step); glibc's libmvec has 4-wide (SSE), 8-wide (AVX2) and 16-wide (AVX-512)
+// versions of each, dispatched at load time to the best the CPU runs, within 4 ulp of the exact result.
+// float64 keeps the scalar C library: it is the reference dtype.
+#include <math.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "activation_cpu.h"
+#include "parallel_cpu.h"
+
+#if NSAMP_HAVE_LIBMVEC
+// The declarations <bits/math-vector.h> makes only under -ffast-math (which this project does not use: it
+// would license reassociation and drop NaN and infinity handling everywhere): they tell GCC that vector
+// clones of these functions exist in libmvec, so that `omp simd` loops calling them vectorise. This file is
+// its own translation unit (outside unity builds) so that no other loop sees them.
+extern "C" {
+__attribute__((__simd__("notinbranch"))) float expf(float) noexcept;
+__attribute__((__simd__("notinbranch"))) float erfcf(float) noexcept;
+__attribute__((__simd__("notinbranch"))) float tanhf(float) noexcept;
+__attribute__((__simd__("notinbranch"))) float log1pf(float) noexcept;
+}
+#endif
+
+namespace nsamp::kernels::detail {
+
+namespace {
+
+// Elements per block: a multiple of every vector width. A partial block (the tail of a row or of the
+// array) is padded with zeros and computed in full, so that no element takes a scalar path.
+constexpr int kBlock = 64;
+
+template <Activation A>
+void forward_block(const float* in, float* out) {
+#pragma omp simd
+  for (int i = 0; i < kBlock; ++i) out[i] = activation_forward(A, in[i]);
+}
+
+template <Activation A>
+void backward_block(const float* in, const float* gy, float* out) {
+#pragma omp simd
+  for (int i = 0; i < kBlock; ++i) out[i] = gy[i] * activation_derivative(A, in[i]);
+}
+
+// y[0, m) = act(x[0, m)), m <= kBlock, through local buffers: x and y may be the same array.
+template <Activation A>
+void forward_span(const float* x, float* y, int m) {
+  alignas(64) float in[kBlock], out[kBlock];
+  std::copy(x, x + m, in);
+  std::fill(in + m, in + kBlock, 0.0f);
+  forward_block<A>(in, out);
+  std::copy(out, out + m, y);
+}
+
+template <Activation A>
+void forward(std::int64_t n, const float* x, float* y) {
+  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::int64_t o = b * kBlock;
+    forward_span<A>(x + o, y + o, static_cast<int>(std::min<std::int64_t>(kBlock, n - o)));
+  }
+}
+
+template <Activation A>
+void backward(std::int64_t n, const float* x, const float* gy, float* gx) {
+  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::int64_t o = b * kBlock;
+    const int m = static_cast<int>(std::min<std::int64_t>(kBlock, n - o));
+    alignas(64) float in[kBlock], g[kBlock], out[kBlock];
+    std::copy(x + o, x + o + m, in);
+    std::copy(gy + o, gy + o + m, g);
+    std::fill(in + m, in + kBlock, 0.0f);
+    std::fill(g + m, g + kBlock, 0.0f);
+    backward_block<A>(in, g, out);
+    std::copy(out, out + m, gx + o);
+  }
+}
+
+template <Activation A>
+void bias_forward(std::int64_t R, std::int64_t C, const float* bias, float* z, float* a) {
+#pragma omp parallel for schedule(static) if (R * C > kParallelMin)
+  for (std::int64_t r = 0; r < R; ++r) {
+    float* zr = z + r * C;
+    float* ar = a + r * C;
+    for (std::int64_t c = 0; c < C; ++c) zr[c] += bias[c];
+    for (std::int64_t c = 0; c < C; c += kBlock)
+      forward_span<A>(zr + c, ar + c, static_cast<int>(std::min<std::int64_t>(kBlock, C - c)));
+  }
+}
+
+// Calls f with the activation as a compile-time constant, so that each loop body is branch-free.
+template <class F>
+void dispatch(Activation act, F&& f) {
+  switch (act) {
+    case Activation::Identity:
+      return f(std::integral_constant<Activation, Activation::Identity>{});
+    case Activation::ReLU:
+      return f(std::integral_constant<Activation, Activation::ReLU>{});
+    case Activation::SiLU:
+      return f(std::integral_constant<Activation, Activation::SiLU>{});
+    case Activation::GELU:
+      return f(std::integral_constant<Activation, Activation::GELU>{});
+    case Activation::Tanh:
+      return f(std::integral_constant<Activation, Activation::Tanh>{});
+    case Activation::Sigmoid:
+      return f(std::integral_constant<Activation, Activation::Sigmoid>{});
+    default:
+      return f(std::integral_constant<Activation, Activation::Softplus>{});
+  }
+}
+
+}  // namespace
+
+void activation_forward_f32(Activation act, std::int64_t n, const float* x, float* y) {
+  dispatch(act, [&](auto a) { forward<decltype(a)::value>(n, x, y); });
+}
+
+void activation_backward_f32(Activation act, std::int64_t n, const float* x, const float* gy, float* gx) {
+  dispatch(act, [&](auto a) { backward<decltype(a)::value>(n, x, gy, gx); });
+}
+
+void bias_activation_forward_f32(Activation act, std::int64_t R, std::int64_t C, const float* bias, float* z,
+                                 float* a) {
+  dispatch(act, [&](auto k) { bias_forward<decltype(k)::value>(R, C, bias, z, a); });
+}
+
+}  // namespace nsamp::kernels::detail
