@@ -1,9 +1,10 @@
 // Elementwise family: the float32 activation loops of the CPU launcher, in blocks that the compiler
 // vectorises. The transcendental functions (erfc for GELU, exp for SiLU and GELU's derivative, tanh,
 // log1p) dominate CPU training of the GELU and SiLU networks when called one element at a time (glibc's
-// scalar erfcf took 30% of a DDS step); glibc's libmvec has 4-wide (SSE), 8-wide (AVX2) and 16-wide (AVX-512)
-// versions of each, dispatched at load time to the best the CPU runs, within 4 ulp of the exact result.
-// float64 keeps the scalar C library: it is the reference dtype.
+// scalar erfcf took 30% of a DDS step). glibc's libmvec has vector versions of each, within 4 ulp of the
+// exact result; GCC picks the width when it compiles (4-wide SSE for the baseline x86-64 this project builds
+// for; -march=native would give 8 or 16 lanes, and other bits), and libmvec dispatches that width to the
+// CPU's best implementation at load time. float64 keeps the scalar C library: it is the reference dtype.
 #include <math.h>
 
 #include <algorithm>
@@ -25,6 +26,14 @@ __attribute__((__simd__("notinbranch"))) float log1pf(float) noexcept;
 }
 #endif
 
+// Only where the vector functions exist: clang takes `omp simd` as an order and warns (an error under
+// NSAMP_WERROR) when a loop of scalar calls cannot follow it.
+#if NSAMP_HAVE_LIBMVEC
+#define NSAMP_ACT_SIMD _Pragma("omp simd")
+#else
+#define NSAMP_ACT_SIMD
+#endif
+
 namespace nsamp::kernels::detail {
 
 namespace {
@@ -35,13 +44,13 @@ constexpr int kBlock = 64;
 
 template <Activation A>
 void forward_block(const float* in, float* out) {
-#pragma omp simd
+  NSAMP_ACT_SIMD
   for (int i = 0; i < kBlock; ++i) out[i] = activation_forward(A, in[i]);
 }
 
 template <Activation A>
 void backward_block(const float* in, const float* gy, float* out) {
-#pragma omp simd
+  NSAMP_ACT_SIMD
   for (int i = 0; i < kBlock; ++i) out[i] = gy[i] * activation_derivative(A, in[i]);
 }
 
@@ -82,16 +91,14 @@ void backward(std::int64_t n, const float* x, const float* gy, float* gx) {
   }
 }
 
+// The bias first, then the activation over z as one flat array (not row by row: a row narrower than a block
+// would pad, 64 sigmoids for the one of an attention gate).
 template <Activation A>
 void bias_forward(std::int64_t R, std::int64_t C, const float* bias, float* z, float* a) {
 #pragma omp parallel for schedule(static) if (R * C > kParallelMin)
-  for (std::int64_t r = 0; r < R; ++r) {
-    float* zr = z + r * C;
-    float* ar = a + r * C;
-    for (std::int64_t c = 0; c < C; ++c) zr[c] += bias[c];
-    for (std::int64_t c = 0; c < C; c += kBlock)
-      forward_span<A>(zr + c, ar + c, static_cast<int>(std::min<std::int64_t>(kBlock, C - c)));
-  }
+  for (std::int64_t r = 0; r < R; ++r)
+    for (std::int64_t c = 0; c < C; ++c) z[r * C + c] += bias[c];
+  forward<A>(R * C, z, a);
 }
 
 // Calls f with the activation as a compile-time constant, so that each loop body is branch-free.

@@ -41,10 +41,10 @@ NSAMP_HD_INLINE T binary_apply(BinaryOp op, T a, T b) {
 
 template <class T>
 NSAMP_HD_INLINE T sigmoid(T x) {
-  // exp(-|x|) never overflows. One exp and one division, both unconditional, and a select of the
-  // numerator: the CPU loops vectorise (a division under a condition would not be if-converted, as it may
-  // raise a floating-point exception), and a warp stays converged.
-  const T e = hd::exp(-hd::abs(x));
+  // e = exp(-|x|) never overflows. One exp and one division, both unconditional, and selects: the CPU loops
+  // vectorise (a division under a condition would not be if-converted, as it may raise a floating-point
+  // exception), and a warp stays converged. The select (not -|x|) keeps a NaN's sign as the input had it.
+  const T e = hd::exp(x >= T(0) ? -x : x);
   return (x >= T(0) ? T(1) : e) / (T(1) + e);
 }
 
