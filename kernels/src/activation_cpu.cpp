@@ -8,7 +8,6 @@
 #include <math.h>
 
 #include <algorithm>
-#include <type_traits>
 
 #include "activation_cpu.h"
 #include "parallel_cpu.h"
@@ -101,40 +100,19 @@ void bias_forward(std::int64_t R, std::int64_t C, const float* bias, float* z, f
   forward<A>(R * C, z, a);
 }
 
-// Calls f with the activation as a compile-time constant, so that each loop body is branch-free.
-template <class F>
-void dispatch(Activation act, F&& f) {
-  switch (act) {
-    case Activation::Identity:
-      return f(std::integral_constant<Activation, Activation::Identity>{});
-    case Activation::ReLU:
-      return f(std::integral_constant<Activation, Activation::ReLU>{});
-    case Activation::SiLU:
-      return f(std::integral_constant<Activation, Activation::SiLU>{});
-    case Activation::GELU:
-      return f(std::integral_constant<Activation, Activation::GELU>{});
-    case Activation::Tanh:
-      return f(std::integral_constant<Activation, Activation::Tanh>{});
-    case Activation::Sigmoid:
-      return f(std::integral_constant<Activation, Activation::Sigmoid>{});
-    default:
-      return f(std::integral_constant<Activation, Activation::Softplus>{});
-  }
-}
-
 }  // namespace
 
 void activation_forward_f32(Activation act, std::int64_t n, const float* x, float* y) {
-  dispatch(act, [&](auto a) { forward<decltype(a)::value>(n, x, y); });
+  with_activation(act, [&](auto a) { forward<decltype(a)::value>(n, x, y); });
 }
 
 void activation_backward_f32(Activation act, std::int64_t n, const float* x, const float* gy, float* gx) {
-  dispatch(act, [&](auto a) { backward<decltype(a)::value>(n, x, gy, gx); });
+  with_activation(act, [&](auto a) { backward<decltype(a)::value>(n, x, gy, gx); });
 }
 
 void bias_activation_forward_f32(Activation act, std::int64_t R, std::int64_t C, const float* bias, float* z,
                                  float* a) {
-  dispatch(act, [&](auto k) { bias_forward<decltype(k)::value>(R, C, bias, z, a); });
+  with_activation(act, [&](auto k) { bias_forward<decltype(k)::value>(R, C, bias, z, a); });
 }
 
 }  // namespace nsamp::kernels::detail

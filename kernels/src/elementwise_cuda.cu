@@ -32,34 +32,6 @@ void binary_typed(BinaryOp op, const Tensor& a, BroadcastStrides sa, const Tenso
   NSAMP_CUDA_CHECK_LAUNCH(std::string(binary_op_name(op)) + " " + out.desc());
 }
 
-// Calls f(std::integral_constant<Activation, A>) for the runtime activation.
-template <class F>
-void with_activation(Activation act, F&& f) {
-  switch (act) {
-    case Activation::Identity:
-      f(std::integral_constant<Activation, Activation::Identity>{});
-      break;
-    case Activation::ReLU:
-      f(std::integral_constant<Activation, Activation::ReLU>{});
-      break;
-    case Activation::SiLU:
-      f(std::integral_constant<Activation, Activation::SiLU>{});
-      break;
-    case Activation::GELU:
-      f(std::integral_constant<Activation, Activation::GELU>{});
-      break;
-    case Activation::Tanh:
-      f(std::integral_constant<Activation, Activation::Tanh>{});
-      break;
-    case Activation::Sigmoid:
-      f(std::integral_constant<Activation, Activation::Sigmoid>{});
-      break;
-    case Activation::Softplus:
-      f(std::integral_constant<Activation, Activation::Softplus>{});
-      break;
-  }
-}
-
 // Calls f(std::integral_constant<UnaryOp, Op>) for the runtime op.
 template <class F>
 void with_unary(UnaryOp op, F&& f) {

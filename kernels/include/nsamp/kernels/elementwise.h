@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <type_traits>
 
 #include "nsamp/core/hd.h"
 #include "nsamp/core/tensor.h"
@@ -21,6 +22,35 @@ const char* binary_op_name(BinaryOp op);
 const char* activation_name(Activation act);
 const char* unary_op_name(UnaryOp op);
 Activation parse_activation(const std::string& name);  // "relu", "silu", "gelu", ...
+
+// Calls f(std::integral_constant<Activation, A>) for the runtime activation (host code: the launchers
+// instantiate one branch-free loop or kernel per activation).
+template <class F>
+void with_activation(Activation act, F&& f) {
+  switch (act) {
+    case Activation::Identity:
+      f(std::integral_constant<Activation, Activation::Identity>{});
+      break;
+    case Activation::ReLU:
+      f(std::integral_constant<Activation, Activation::ReLU>{});
+      break;
+    case Activation::SiLU:
+      f(std::integral_constant<Activation, Activation::SiLU>{});
+      break;
+    case Activation::GELU:
+      f(std::integral_constant<Activation, Activation::GELU>{});
+      break;
+    case Activation::Tanh:
+      f(std::integral_constant<Activation, Activation::Tanh>{});
+      break;
+    case Activation::Sigmoid:
+      f(std::integral_constant<Activation, Activation::Sigmoid>{});
+      break;
+    case Activation::Softplus:
+      f(std::integral_constant<Activation, Activation::Softplus>{});
+      break;
+  }
+}
 
 // ---- element math (host + device)
 // --------------------------------------------------------------------------
