@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "nsamp/core/config.h"
+#include "nsamp/core/cpu_arch.h"
 #include "nsamp/core/device.h"
 #include "smoke.h"
 
@@ -15,6 +16,7 @@ Action add_info(CLI::App& app) {
   cmd->add_option("--device", *device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   return [device] {
     std::cout << "nsamp " << kVersion << " (CUDA backend " << (kCudaBuilt ? "built" : "not built") << ")\n";
+    std::cout << "host instruction set: " << built_cpu_arch() << "\n";
     std::cout << "devices:\n  cpu\n";
     for (const CudaDeviceInfo& d : cuda_devices())
       std::cout << "  cuda:" << d.index << "  " << d.name << ", sm_" << d.cc_major << d.cc_minor << ", "

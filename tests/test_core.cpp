@@ -1,5 +1,7 @@
-// core: shapes, devices, tensors, views, copies, contexts and their error messages.
+// core: shapes, devices, the CPU instruction-set check, tensors, views, copies, contexts and their error
+// messages.
 #include "nsamp/core/config.h"
+#include "nsamp/core/cpu_arch.h"
 #include "nsamp/core/device.h"
 #include "test_util.h"
 
@@ -34,6 +36,30 @@ TEST_CASE("device: parsing - names and discovery" * doctest::test_suite("cpu")) 
   CHECK_THROWS_AS(parse_device("cuda:"), Error);
   if (!kCudaBuilt) CHECK(cuda_device_count() == 0);
   CHECK(cuda_device_count() == static_cast<int>(cuda_devices().size()));
+}
+
+TEST_CASE("cpu arch: the build's instruction set runs here - and the feature list is parsed name by name" *
+          doctest::test_suite("cpu")) {
+  CHECK(std::string(built_cpu_arch()).size() > 0);
+  CHECK(missing_cpu_features() == "");  // the test could not have started otherwise, but the list is parsed
+  CHECK(detail::missing_cpu_features("") == "");
+  CHECK(detail::missing_cpu_features(" , ,") == "");
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // The same answer as asking the CPU directly, in the order given, whatever this CPU has.
+  __builtin_cpu_init();
+  std::string expect;
+  const auto want = [&](const char* name, bool has) {
+    if (!has) expect += (expect.empty() ? "" : " ") + std::string(name);
+  };
+  want("avx2", __builtin_cpu_supports("avx2"));
+  want("avx512f", __builtin_cpu_supports("avx512f"));
+  want("bmi2", __builtin_cpu_supports("bmi2"));
+  want("avx512vl", __builtin_cpu_supports("avx512vl"));
+  want("fma", __builtin_cpu_supports("fma"));
+  CHECK(detail::missing_cpu_features("avx2,avx512f bmi2;avx512vl, fma") == expect);
+  CHECK_THROWS_WITH_AS(detail::missing_cpu_features("avx2 sse9"), doctest::Contains("sse9 is not a feature"),
+                       Error);
+#endif
 }
 
 TEST_CASE("context: a CUDA context fails clearly where no GPU can be used" * doctest::test_suite("cpu")) {

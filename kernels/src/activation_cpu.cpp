@@ -2,9 +2,9 @@
 // vectorises. The transcendental functions (erfc for GELU, exp for SiLU and GELU's derivative, tanh,
 // log1p) dominate CPU training of the GELU and SiLU networks when called one element at a time (glibc's
 // scalar erfcf took 30% of a DDS step). glibc's libmvec has vector versions of each, within 4 ulp of the
-// exact result; GCC picks the width when it compiles (4-wide SSE for the baseline x86-64 this project builds
-// for; -march=native would give 8 or 16 lanes, and other bits), and libmvec dispatches that width to the
-// CPU's best implementation at load time. float64 keeps the scalar C library: it is the reference dtype.
+// exact result; GCC picks the width when it compiles (8-wide AVX2 at the default NSAMP_CPU_ARCH x86-64-v3,
+// 4-wide SSE with `none`; each width gives its own last bits), and libmvec dispatches that width to the CPU's
+// best implementation at load time. float64 keeps the scalar C library: it is the reference dtype.
 #include <math.h>
 
 #include <algorithm>

@@ -49,8 +49,8 @@ NSAMP_HD_INLINE float abs(float x) { return ::fabsf(x); }
 NSAMP_HD_INLINE double abs(double x) { return ::fabs(x); }
 
 // a * x + b with two roundings on both backends. nvcc contracts a * x + b into one fused multiply-add (one
-// rounding); g++ does not for the baseline x86-64 this project builds for (it would with -mfma or
-// -march=native); where results must match bit for bit (random fills), use this.
+// rounding); host code does not, being compiled with -ffp-contract=off (cmake/nsamp_options.cmake) although
+// its x86-64-v3 default has FMA; where results must match bit for bit (random fills), use this.
 NSAMP_HD_INLINE float mul_add_rn(float a, float x, float b) {
 #if defined(__CUDA_ARCH__)
   return __fadd_rn(__fmul_rn(a, x), b);
