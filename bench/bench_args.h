@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "nsamp/core/cpu_arch.h"
 #include "nsamp/core/device.h"
 #include "nsamp/core/error.h"
 
@@ -166,8 +167,11 @@ class Emitter {
     NSAMP_CHECK(file_.is_open(), "--out: cannot open '", path_, "' for appending");
   }
 
-  // One JSON line, without its newline.
-  void emit(const std::string& json_line) {
+  // One JSON line (a flat object), without its newline. The host instruction set is appended to every line:
+  // CPU timings depend on it as much as on the machine.
+  void emit(std::string json_line) {
+    if (!json_line.empty() && json_line.back() == '}')
+      json_line.insert(json_line.size() - 1, std::string(", \"cpu_arch\": \"") + built_cpu_arch() + "\"");
     std::fwrite(json_line.data(), 1, json_line.size(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
@@ -176,7 +180,7 @@ class Emitter {
     file_.flush();
     NSAMP_CHECK(file_.good(), "--out: writing '", path_, "' failed");
   }
-  void operator()(const std::string& json_line) { emit(json_line); }
+  void operator()(std::string json_line) { emit(std::move(json_line)); }
 
  private:
   std::string path_;
