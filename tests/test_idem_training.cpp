@@ -7,8 +7,10 @@
 // much, depends on the seed and on the last bits of the float32 arithmetic. Measured on 8 seeds (0-7) with
 // two instruction sets (x86-64-v3 and baseline SSE2 builds, 2026-12-03), at epoch 10: IW-SM 16-35 modes,
 // iDEM 2-37; the best of the two evaluations: IW-SM 30-36 modes and mean log p 540-970 above the untrained
-// network's (about -1420), iDEM 12-37 modes and 1000+ above. The test asks for the best evaluation to reach
-// 28 modes and +400 (IW-SM), 10 modes and +600 (iDEM), on seed 0.
+// network's (about -1420), iDEM 12-37 modes and 1000+ above. The test keeps its bounds (IW-SM 28 modes,
+// iDEM 15, both +600) but applies them to the best evaluation, on seed 0 (x86-64-v3: IW-SM 35 modes and
+// +782, iDEM 17 and +1394); seed 7 (IW-SM, +542 and +585) and seed 1 of the SSE2 build (iDEM, 12 modes) would
+// miss them.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -66,8 +68,8 @@ TEST_CASE("idem training: iDEM and IW-SM spread over GMM-40's modes" * doctest::
     CHECK(last.skipped == 0);
     CHECK(nonfinite == 0);
     CHECK(std::isfinite(last.loss));
-    CHECK(best_log_p > before.mean_log_p + (iw ? 400 : 600));
-    CHECK(best_modes >= (iw ? 28 : 10));
+    CHECK(best_log_p > before.mean_log_p + 600);
+    CHECK(best_modes >= (iw ? 28 : 15));
     if (iw) CHECK(last.ess < 0.9);  // the weights are not uniform: IW-SM re-weights
   }
 }
