@@ -242,6 +242,7 @@ nlohmann::json idem_defaults(const std::string& method) {
           {"init_samples", 1024},
           {"samples_per_epoch", 1000},
           {"sde_steps", 1000},
+          {"iw_time_groups", 0},
           {"log_every", 1},
           {"eval_every", 10},
           {"eval_samples", 1000},
@@ -285,6 +286,7 @@ samplers::IdemTrainOptions idem_options(const RunConfig& c) {
   o.init_samples = c.integer("init_samples");
   o.samples_per_epoch = c.integer("samples_per_epoch");
   o.sde_steps = int(c.integer("sde_steps"));
+  o.iw_time_groups = c.integer("iw_time_groups");
   o.init_from_prior = c.flag("init_from_prior");
   o.plateau = c.flag("plateau");
   o.cuda_graph = c.flag("cuda_graph");
@@ -375,6 +377,7 @@ std::map<std::string, std::string> method_ranges(const std::string& method) {
          {"init_samples", count},
          {"samples_per_epoch", count},
          {"sde_steps", count},
+         {"iw_time_groups", count0},
          {"eval_samples", count}});
   } else {
     add({{"loss", "{kl, lv, lv_traj}"},
@@ -754,6 +757,7 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   auto target = targets::make_target(c.str("target"), {c.integer("dim")});
   const samplers::IdemConfig kc = idem_config(c);
   const samplers::IdemTrainOptions to = idem_options(c);
+  samplers::check_idem_options(to);
   const std::int64_t final_n = c.integer("final_samples");
   NSAMP_CHECK(final_n >= 2, "train: final_samples must be >= 2");
   Context ctx(parse_device(o.device), std::uint64_t(c.integer("seed")));

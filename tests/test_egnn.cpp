@@ -183,9 +183,11 @@ TEST_CASE("egnn: gradients in parameters and inputs (fused and composed) match f
 }
 
 NSAMP_DEVICE_TEST("egnn: the fused no-grad forward equals the composed ops") {
-  // kernels::egnn_pairs (CPU: a thread per sample; CUDA: a block per sample, edge tiles in shared memory)
-  // against the differentiable ops in float64 on the CPU; widths below, at and above a warp, tiles that end
-  // mid-particle (n (n - 1) not a multiple of the tile), attention and tanh on and off.
+  // kernels::egnn_pairs (CPU: a thread per group of samples, edges in chunks of up to 256 rows; CUDA: a block
+  // per sample, edge tiles in shared memory) against the differentiable ops in float64 on the CPU; widths
+  // below, at and above a warp, tiles that end mid-particle (n (n - 1) not a multiple of the tile), CPU
+  // groups that end part-way (2200 samples of 12 edges in groups of 21) and a sample whose 380 edges span two
+  // chunks, attention and tanh on and off.
   Context ctx(dev, 26);
   Context host(Device::cpu(), 26);
   struct Case {
@@ -199,38 +201,43 @@ NSAMP_DEVICE_TEST("egnn: the fused no-grad forward equals the composed ops") {
   const Case cases[] = {{4, 2, 20, true, true, samplers::EgnnConfig::Output::Displacement, 2200},
                         {13, 3, 32, true, true, samplers::EgnnConfig::Output::Position, 5},
                         {5, 3, 40, false, false, samplers::EgnnConfig::Output::Displacement, 5},
-                        {7, 2, 16, true, false, samplers::EgnnConfig::Output::Position, 5}};
+                        {7, 2, 16, true, false, samplers::EgnnConfig::Output::Position, 5},
+                        {20, 3, 24, true, true, samplers::EgnnConfig::Output::Displacement, 3}};
   std::uint64_t seed = 300;
-  for (const Case& c : cases) {
-    CAPTURE(c.n);
-    CAPTURE(c.H);
-    samplers::EgnnConfig cfg;
-    cfg.hidden = c.H;
-    cfg.layers = 3;
-    cfg.attention = c.attention;
-    cfg.tanh = c.tanh;
-    cfg.output = c.out;
-    const DType dt = dev.is_cuda() ? DType::F32 : DType::F64;
-    samplers::Egnn ref(targets::Particles{c.n, c.D}, cfg, DType::F64, host),
-        net(targets::Particles{c.n, c.D}, cfg, dt, ctx);
-    randomise(ref.parameters(), host, 0.15);
-    std::vector<Var> pr = ref.parameters(), pn = net.parameters();
-    for (std::size_t k = 0; k < pr.size(); ++k)
-      pn[k].mutable_value() =
-          test::from_doubles(test::to_doubles(pr[k].value(), host), pr[k].shape(), dt, dev, ctx);
-    const int B = c.B;
-    const std::vector<double> x = test::to_doubles(
-        test::randn(Shape{B, c.n * c.D}, DType::F64, Device::cpu(), host, ++seed, 1.5), host);
-    std::vector<double> t(static_cast<std::size_t>(B));
-    for (int b = 0; b < B; ++b) t[std::size_t(b)] = 0.1 + 0.2 * double(b % 5);
-    ref.set_fused(false);
-    const std::vector<double> want = run(ref, x, t, B, Device::cpu(), DType::F64, host);
-    const std::vector<double> got = run(net, x, t, B, dev, dt, ctx);
-    double scale = 0;
-    for (double v : want) scale = std::max(scale, std::abs(v));
-    REQUIRE(scale > 1e-3);
-    test::check_close(got, want, 0, (dt == DType::F32 ? 1e-5 : 1e-12) * scale, "fused forward");
-  }
+  // The CPU runs both dtypes: float32 goes through the vectorised activation loops, float64 does not.
+  const std::vector<DType> dtypes =
+      dev.is_cuda() ? std::vector<DType>{DType::F32} : std::vector<DType>{DType::F64, DType::F32};
+  for (const DType dt : dtypes)
+    for (const Case& c : cases) {
+      CAPTURE(c.n);
+      CAPTURE(c.H);
+      CAPTURE(dtype_name(dt));
+      samplers::EgnnConfig cfg;
+      cfg.hidden = c.H;
+      cfg.layers = 3;
+      cfg.attention = c.attention;
+      cfg.tanh = c.tanh;
+      cfg.output = c.out;
+      samplers::Egnn ref(targets::Particles{c.n, c.D}, cfg, DType::F64, host),
+          net(targets::Particles{c.n, c.D}, cfg, dt, ctx);
+      randomise(ref.parameters(), host, 0.15);
+      std::vector<Var> pr = ref.parameters(), pn = net.parameters();
+      for (std::size_t k = 0; k < pr.size(); ++k)
+        pn[k].mutable_value() =
+            test::from_doubles(test::to_doubles(pr[k].value(), host), pr[k].shape(), dt, dev, ctx);
+      const int B = c.B;
+      const std::vector<double> x = test::to_doubles(
+          test::randn(Shape{B, c.n * c.D}, DType::F64, Device::cpu(), host, ++seed, 1.5), host);
+      std::vector<double> t(static_cast<std::size_t>(B));
+      for (int b = 0; b < B; ++b) t[std::size_t(b)] = 0.1 + 0.2 * double(b % 5);
+      ref.set_fused(false);
+      const std::vector<double> want = run(ref, x, t, B, Device::cpu(), DType::F64, host);
+      const std::vector<double> got = run(net, x, t, B, dev, dt, ctx);
+      double scale = 0;
+      for (double v : want) scale = std::max(scale, std::abs(v));
+      REQUIRE(scale > 1e-3);
+      test::check_close(got, want, 0, (dt == DType::F32 ? 1e-5 : 1e-12) * scale, "fused forward");
+    }
 }
 
 TEST_CASE("egnn: structure - initial scale and bad input" * doctest::test_suite("cpu")) {

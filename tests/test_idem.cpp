@@ -143,6 +143,57 @@ TEST_CASE("idem: IW-SM's weights are about 1/N when the buffer holds the target'
   CHECK_THROWS_WITH_AS(s::iw_weights({NAN}, {0.0}), doctest::Contains("no finite"), Error);
 }
 
+TEST_CASE("idem: IW-SM's weights over one batch of mixed noise levels starve low noise - time groups do not" *
+          doctest::test_suite("cpu")) {
+  // Target N(0, I_2), a buffer of its exact samples, and as in training the batch's points x0 + sigma z with
+  // x0 from the buffer itself: 8 noise levels of the VE schedule 1e-5 .. 1 (t = (g + 0.5) / 8), point i at
+  // level i mod 8. At small sigma the buffer density is a spike at the point's own row, log p^B ~ -log M -
+  // log(2 pi sigma^2), while log p~ stays near log p(x0): at t = 1/16 the log-weight is about 15 below the
+  // top level's, at t = 7/16 about 6. One softmax over the batch leaves the lower four levels under 1% of the
+  // weight (measured 0.0067) where their share is a half; normalised within each level (iw_time_groups 8)
+  // each keeps its eighth. The ESS falls (0.37 to 0.13): within a low level the weights still spread, as
+  // exp(|z|^2 / 2) p(x0).
+  Context ctx(Device::cpu(), 12);
+  auto g = targets::make_target("gaussian", {2});
+  const std::int64_t G = 8, N = 256, M = 2000, K = 500;
+  Tensor buffer = Tensor::empty(Shape{M, 2}, DType::F64, ctx);
+  g->sample(buffer, ctx);
+  const std::vector<double> bv = buffer.to_doubles(ctx);
+  const s::VeSchedule sch(1e-5, 1.0);
+  std::vector<double> sig(static_cast<std::size_t>(N)), xv(static_cast<std::size_t>(2 * N));
+  Tensor z = Tensor::empty(Shape{N, 2}, DType::F64, ctx);
+  fill_normal(z, ctx);
+  const std::vector<double> zv = z.to_doubles(ctx);
+  for (std::int64_t i = 0; i < N; ++i) {
+    sig[std::size_t(i)] = sch.sigma((double(i % G) + 0.5) / double(G));
+    const std::size_t row = std::size_t((i * 7919) % M);  // distinct buffer rows
+    for (std::size_t k = 0; k < 2; ++k)
+      xv[std::size_t(2 * i) + k] = bv[2 * row + k] + sig[std::size_t(i)] * zv[std::size_t(2 * i) + k];
+  }
+  const Tensor X = Tensor::from_vector(xv, Shape{N, 2}, Device::cpu(), ctx);
+  Tensor score = Tensor::empty(Shape{N, 2}, DType::F64, ctx), lp = Tensor::empty(Shape{N}, DType::F64, ctx);
+  g->mc_score(X, Tensor::from_vector(sig, Shape{N}, Device::cpu(), ctx), K, 0.0, score, &lp, ctx);
+  const std::vector<double> lb = s::buffer_log_density(X, buffer, sig, 2.0, ctx).to_doubles(ctx);
+  const std::vector<double> lpv = lp.to_doubles(ctx);
+  auto low_share = [&](const s::ImportanceWeights& w) {
+    double low = 0;
+    for (std::int64_t i = 0; i < N; ++i)
+      if (i % G < G / 2) low += w.w[std::size_t(i)];
+    return low;
+  };
+  const s::ImportanceWeights batch = s::iw_weights(lpv, lb), grouped = s::iw_weights(lpv, lb, G);
+  MESSAGE("weight of the four lowest of 8 noise levels: one softmax "
+          << low_share(batch) << " (ESS " << batch.ess << "), per level " << low_share(grouped) << " (ESS "
+          << grouped.ess << ")");
+  CHECK(low_share(batch) < 0.02);
+  CHECK(low_share(grouped) == doctest::Approx(0.5).epsilon(1e-12));
+  for (std::int64_t l = 0; l < G; ++l) {
+    double share = 0;
+    for (std::int64_t i = l; i < N; i += G) share += grouped.w[std::size_t(i)];
+    CHECK(share == doctest::Approx(1.0 / double(G)).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("idem: the reverse VE SDE driven by S_K samples a Gaussian target" * doctest::test_suite("cpu")) {
   // Target N(0, I_2) in its own units (coord_scale 1), prior N(0, h(1) I) with sigma_max 5: the SDE driven by
   // the Monte Carlo score ends at the target. Measured variances: 1.003 and 1.006 with K = 500 and 100 steps;

@@ -27,7 +27,7 @@ namespace kd = nsamp::kernels::detail;
 namespace {
 
 template <class T>
-void check_levels(std::int64_t B, int grid) {
+void check_levels(std::int64_t B, int grid, std::int64_t groups = 0) {
   Context ctx(Device::cpu(), 1);
   std::mt19937_64 g(static_cast<std::uint64_t>(B));
   std::uniform_real_distribution<double> u01(0.0, 1.0);
@@ -40,6 +40,7 @@ void check_levels(std::int64_t B, int grid) {
   v.d_eff = 6;
   v.buffer_rows = 777;
   v.lambda_eps = 0.1;
+  v.time_groups = groups;
   const DType dt = sizeof(T) == 4 ? DType::F32 : DType::F64;
   Tensor tc = Tensor::empty(Shape{B, 1}, dt, ctx), sg = Tensor::empty(Shape{B, 1}, dt, ctx),
          sx = Tensor::empty(Shape{B}, dt, ctx), sc = Tensor::empty(Shape{B}, dt, ctx),
@@ -65,7 +66,7 @@ void check_levels(std::int64_t B, int grid) {
 }
 
 template <class T>
-void check_weights(std::int64_t B, bool iw, bool none_finite) {
+void check_weights(std::int64_t B, bool iw, bool none_finite, std::int64_t groups = 0) {
   Context ctx(Device::cpu(), 1);
   std::mt19937_64 g(std::uint64_t(B * 4 + iw * 2 + none_finite));
   std::vector<T> lp = emu::as<T>(emu::normal(std::size_t(B), g, 2.0)),
@@ -85,12 +86,12 @@ void check_weights(std::int64_t B, bool iw, bool none_finite) {
   const Tensor LP = emu::host_tensor(lp, Shape{B}, ctx), KS = emu::host_tensor(ks, Shape{B}, ctx);
   Tensor coef = Tensor::empty(Shape{B}, dt, ctx), ess = Tensor::empty(Shape{1}, DType::F64, ctx);
   idem_loss_weights(iw ? &LP : nullptr, iw ? &KS : nullptr, emu::host_tensor(sh, Shape{B}, ctx),
-                    emu::host_tensor(lam, Shape{B}, ctx), dim, coef, ess, ctx);
+                    emu::host_tensor(lam, Shape{B}, ctx), dim, coef, ess, ctx, groups);
   std::vector<T> ecoef(std::size_t(B), T(-7));
   std::vector<double> eess(1, -7);
   emu::launch(1, kd::kWThreads, 0, [&] {
     kd::loss_weights_kernel<T>(iw ? lp.data() : nullptr, iw ? ks.data() : nullptr, sh.data(), lam.data(), dim,
-                               B, ecoef.data(), eess.data());
+                               B, groups, ecoef.data(), eess.data());
   });
   // The block sums in another order than the CPU loop: float64 rounding, then the dtype's.
   const double tol = sizeof(T) == 4 ? 1e-6 : 1e-12;
@@ -110,6 +111,8 @@ TEST_CASE("idem noise-level and buffer-index kernels (CUDA code emulated on the 
     check_levels<float>(B, grid);
     check_levels<double>(B, grid);
   }
+  check_levels<float>(1000, 2, 8);  // stratified times shared by groups
+  check_levels<double>(300, 1, 300);
   Context ctx(Device::cpu(), 1);
   const std::vector<double> u{0.0, 1e-9, 0.4999, 0.5, 0.99999999, 1.0 - 1e-17, 0.731, 1.0};
   const std::int64_t n = std::int64_t(u.size());
@@ -134,6 +137,16 @@ TEST_CASE("IW-SM loss-weight kernel (CUDA code emulated on the CPU) matches the 
     }
   check_weights<float>(40, true, true);  // no finite log-weight: NaN weights, as on the CPU
   check_weights<double>(40, true, true);
+  // Time groups: a warp per group, fewer groups than warps, more (warps taking several), groups larger than
+  // a warp (lanes taking several members), and one group per point.
+  for (const auto& [B, groups] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+           {37, 2}, {700, 8}, {700, 40}, {1500, 3}, {64, 64}}) {
+    CAPTURE(B);
+    CAPTURE(groups);
+    check_weights<float>(B, true, false, groups);
+    check_weights<double>(B, true, false, groups);
+  }
+  check_weights<double>(40, true, true, 4);
 }
 
 TEST_CASE("idem running-sums kernel (CUDA code emulated on the CPU) matches the CPU twin" *

@@ -1,9 +1,10 @@
 // Trained samplers on a particle system: DiKL with the quick-dw4 settings (configs/dikl/quick-dw4.json: EGNN
 // generator 4 x 64 and score network 3 x 64, batch 128, 5 DSM steps per generator step, the spec's DW-4
-// schedule and posterior) cut to 300 iterations (about a minute on one core), then x-W2 of 1000 one-step
+// schedule and posterior) cut to 300 iterations (about 25 s on one core), then x-W2 of 1000 one-step
 // samples against 1000 rows of the DW-4 reference set (val_split_DW4.npy, mean-free). With this seed the
-// untrained generator (about its mean-free N(0, I) latent) is at 3.21 and the trained one at 2.12 with a mean
-// energy of -18.8 (x86-64-v3 build; 2.16 and -19.1 with baseline SSE2; the reference's: -22.4; two MCMC
+// untrained generator (about its mean-free N(0, I) latent) is at 3.21 and the trained one at 2.13 with a mean
+// energy of -19.0 (x86-64-v3 build with the grouped CPU EGNN forward; 2.12 and -18.8 with the per-sample
+// forward before it, 2.16 and -19.1 with baseline SSE2; the reference's: -22.4; two MCMC
 // reference sets of DW-4 differ by x-W2 1.4 at 2000 vs 2000); the test asks for x-W2 below 2.5 and a mean
 // energy below -17. Suite "training": the main build runs it, the sanitizer build does not.
 #include <cmath>

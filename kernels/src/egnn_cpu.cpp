@@ -1,10 +1,12 @@
-// EGNN family: checks, dispatch and the CPU launcher (a thread per sample, its pair messages in small
-// per-thread buffers).
+// EGNN family: checks, dispatch and the CPU launcher (the forward: a thread per group of samples; the
+// backward: a thread per sample; their pair messages in small per-thread buffers).
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
 
+#include "activation_cpu.h"
 #include "nsamp/core/config.h"
 #include "nsamp/core/nvtx.h"
 #include "nsamp/kernels/egnn.h"
@@ -40,66 +42,98 @@ Weights<T> weights_of(const EgnnLayerWeights& w) {
 template <class T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Per sample, the edges in chunks of kChunk rows: the first layer per edge, then both H x H layers as one
-// small GEMM per chunk (Eigen, single-threaded inside the per-sample OpenMP loop), then the per-edge gate,
-// aggregations and coordinate update. Only [kChunk, H] buffers per thread.
+// act(p[0, n)) in place: float32 through the vectorised activation loops that the composed ops use, float64
+// one element at a time (the reference dtype keeps the scalar C library).
+template <class T>
+void activate(Activation act, std::int64_t n, T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    detail::activation_forward_f32(act, n, p, p);
+  } else {
+    with_activation(act, [&](auto a) {
+      for (std::int64_t q = 0; q < n; ++q) p[q] = activation_forward(decltype(a)::value, p[q]);
+    });
+  }
+}
+
+// The edges of kGroupRows / E consecutive samples (at least one) go through the layer together, in chunks of
+// at most kGroupRows rows, so that the two H x H layers run as GEMMs (Eigen, single-threaded inside the
+// OpenMP loop over groups) of a useful height even for DW-4's 12 edges per sample, and every activation runs
+// over a whole [rows, H] block. Groups are fixed by B and n, not by the thread count, so results do not
+// depend on it. Only [kGroupRows, H] buffers per thread; the coordinate sums go straight into x_out (which
+// does not alias x).
 template <class T>
 void pairs_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::int64_t B, int n, int D, int H,
                const Weights<T>& w, const EgnnLayerWeights& cfg, T* x_out, T* agg) {
-  constexpr std::int64_t kChunk = 64;
+  constexpr std::int64_t kGroupRows = 256;
   const T C = T(cfg.coords_range);
   const std::int64_t E = std::int64_t(n) * (n - 1);
+  const std::int64_t G = std::max<std::int64_t>(1, kGroupRows / E), groups = (B + G - 1) / G;
   const Eigen::Map<const RowMat<T>> W2(w.W2, H, H), Wc1(w.c1_w, H, H);
+  using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  const Eigen::Map<const Vec> b2(w.b2, H), c1_b(w.c1_b, H), c2_w(w.c2_w, H);
+  std::vector<T> wr(static_cast<std::size_t>(H)), wa(static_cast<std::size_t>(H));
+  for (int k = 0; k < H; ++k) {
+    wr[std::size_t(k)] = w.Wra[2 * k];
+    wa[std::size_t(k)] = w.Wra[2 * k + 1];
+  }
 #pragma omp parallel
   {
-    RowMat<T> m1(kChunk, H), m(kChunk, H), c(kChunk, H);
-    std::vector<T> xa(static_cast<std::size_t>(n * D)), rr(static_cast<std::size_t>(kChunk));
+    const std::int64_t rows_max = std::min(kGroupRows, G * E);
+    RowMat<T> m1(rows_max, H), m(rows_max, H), c(rows_max, H);
+    Vec s(rows_max), phi(rows_max);
+    std::vector<T> rr(static_cast<std::size_t>(rows_max));
+    std::vector<std::int64_t> ni(static_cast<std::size_t>(rows_max)), nj(static_cast<std::size_t>(rows_max));
 #pragma omp for schedule(static)
-    for (std::int64_t b = 0; b < B; ++b) {
-      const std::int64_t base = b * n;
-      for (int q = 0; q < n * D; ++q) xa[std::size_t(q)] = x[base * D + q];
+    for (std::int64_t grp = 0; grp < groups; ++grp) {
+      const std::int64_t b0 = grp * G, b1 = std::min(B, b0 + G);
+      for (std::int64_t q = b0 * n * D; q < b1 * n * D; ++q) x_out[q] = x[q];
       if (agg)
-        for (std::int64_t q = 0; q < std::int64_t(n) * H; ++q) agg[base * H + q] = T(0);
-      for (std::int64_t e0 = 0; e0 < E; e0 += kChunk) {
-        const std::int64_t ne = std::min(kChunk, E - e0);
+        for (std::int64_t q = b0 * n * H; q < b1 * n * H; ++q) agg[q] = T(0);
+      // Edges in sample order, and within a sample in egnn_pair order: each node's sums run in the order of
+      // the per-sample kernel.
+      for (std::int64_t g0 = b0 * E; g0 < b1 * E; g0 += kGroupRows) {
+        const std::int64_t ne = std::min(kGroupRows, b1 * E - g0);
         for (std::int64_t t = 0; t < ne; ++t) {
+          const std::int64_t ge = g0 + t, b = ge / E;
           int i, j;
-          egnn_pair(e0 + t, n, i, j);
-          const std::int64_t gi = base + i, gj = base + j;
+          egnn_pair(ge - b * E, n, i, j);
+          const std::int64_t gi = b * n + i, gj = b * n + j;
           T r, a;
           egnn_edge_sq(x, x0, gi, gj, D, r, a);
           rr[std::size_t(t)] = r;
+          ni[std::size_t(t)] = gi;
+          nj[std::size_t(t)] = gj;
+          T* row = &m1(t, 0);
+          const T *hr = hi + gi * H, *hc = hj + gj * H;
           for (int k = 0; k < H; ++k)
-            m1(t, k) = activation_forward(
-                cfg.act, hi[gi * H + k] + hj[gj * H + k] + w.Wra[2 * k] * r + w.Wra[2 * k + 1] * a + w.b1[k]);
+            row[k] = hr[k] + hc[k] + wr[std::size_t(k)] * r + wa[std::size_t(k)] * a + w.b1[k];
         }
+        activate(cfg.act, ne * H, m1.data());
         m.topRows(ne).noalias() = m1.topRows(ne) * W2.transpose();
-        for (std::int64_t t = 0; t < ne; ++t) {
-          for (int k = 0; k < H; ++k) m(t, k) = activation_forward(cfg.act, m(t, k) + w.b2[k]);
-          if (w.att_w) {
-            T s = w.att_b ? w.att_b[0] : T(0);
-            for (int k = 0; k < H; ++k) s += w.att_w[k] * m(t, k);
-            const T g = sigmoid(s);
-            for (int k = 0; k < H; ++k) m(t, k) *= g;
-          }
-          if (agg) {
-            int i, j;
-            egnn_pair(e0 + t, n, i, j);
-            for (int k = 0; k < H; ++k) agg[(base + i) * H + k] += m(t, k);
-          }
+        m.topRows(ne).rowwise() += b2.transpose();
+        activate(cfg.act, ne * H, m.data());
+        if (w.att_w) {
+          s.head(ne).noalias() = m.topRows(ne) * Eigen::Map<const Vec>(w.att_w, H);
+          if (w.att_b) s.head(ne).array() += w.att_b[0];
+          activate(Activation::Sigmoid, ne, s.data());
+          m.topRows(ne).array().colwise() *= s.head(ne).array();
         }
+        if (agg)
+          for (std::int64_t t = 0; t < ne; ++t) {
+            T* dst = agg + ni[std::size_t(t)] * H;
+            const T* src = &m(t, 0);
+            for (int k = 0; k < H; ++k) dst[k] += src[k];
+          }
         c.topRows(ne).noalias() = m.topRows(ne) * Wc1.transpose();
+        c.topRows(ne).rowwise() += c1_b.transpose();
+        activate(cfg.act, ne * H, c.data());
+        phi.head(ne).noalias() = c.topRows(ne) * c2_w;
         for (std::int64_t t = 0; t < ne; ++t) {
-          T phi = 0;
-          for (int k = 0; k < H; ++k) phi += w.c2_w[k] * activation_forward(cfg.act, c(t, k) + w.c1_b[k]);
-          int i, j;
-          egnn_pair(e0 + t, n, i, j);
-          const T f = egnn_phi(phi, cfg.tanh, C) * egnn_coord_weight(rr[std::size_t(t)]);
-          for (int k = 0; k < D; ++k)
-            xa[std::size_t(i * D + k)] += (x[(base + i) * D + k] - x[(base + j) * D + k]) * f;
+          const std::int64_t gi = ni[std::size_t(t)], gj = nj[std::size_t(t)];
+          const T f = egnn_phi(phi[t], cfg.tanh, C) * egnn_coord_weight(rr[std::size_t(t)]);
+          for (int k = 0; k < D; ++k) x_out[gi * D + k] += (x[gi * D + k] - x[gj * D + k]) * f;
         }
       }
-      for (int q = 0; q < n * D; ++q) x_out[base * D + q] = xa[std::size_t(q)];
     }
   }
 }

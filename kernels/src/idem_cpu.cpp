@@ -1,4 +1,5 @@
 // iDEM / IW-SM family: checks, dispatch and the CPU launchers.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -14,29 +15,33 @@ namespace {
 
 template <class T>
 void loss_weights_cpu(const T* log_p, const T* ks, const double* shift, const double* lambda, double dim,
-                      std::int64_t B, T* coef, double* ess) {
+                      std::int64_t B, std::int64_t groups, T* coef, double* ess) {
   std::vector<double> w(std::size_t(B), 1.0 / double(B));
   double e = 1;
   if (log_p) {
     std::vector<double> l(static_cast<std::size_t>(B));
-    double m = -std::numeric_limits<double>::infinity();
     for (std::int64_t i = 0; i < B; ++i) {
       const T log_pb = T(double(ks[i]) + shift[i]);
       l[std::size_t(i)] = double(log_p[i]) - double(log_pb);
-      if (std::isfinite(l[std::size_t(i)])) m = std::max(m, l[std::size_t(i)]);
     }
-    double s = 0;
-    for (std::int64_t i = 0; i < B; ++i) {
-      const double li = l[std::size_t(i)];
-      w[std::size_t(i)] = std::isfinite(li) ? std::exp(li - m) : 0.0;
-      s += w[std::size_t(i)];
+    // One group of stride 1 (the whole batch), or `groups` groups of stride `groups`.
+    const std::int64_t G = std::max<std::int64_t>(groups, 1);
+    for (std::int64_t g = 0; g < G; ++g) {
+      double m = -std::numeric_limits<double>::infinity();
+      for (std::int64_t i = g; i < B; i += G)
+        if (std::isfinite(l[std::size_t(i)])) m = std::max(m, l[std::size_t(i)]);
+      double s = 0;
+      for (std::int64_t i = g; i < B; i += G) {
+        const double li = l[std::size_t(i)];
+        w[std::size_t(i)] = std::isfinite(li) ? std::exp(li - m) : 0.0;
+        s += w[std::size_t(i)];
+      }
+      if (!std::isfinite(m)) s = std::numeric_limits<double>::quiet_NaN();  // no finite log-weight
+      const double share = G == 1 ? 1.0 : double(group_size(B, g, G)) / double(B);
+      for (std::int64_t i = g; i < B; i += G) w[std::size_t(i)] = w[std::size_t(i)] / s * share;
     }
-    if (!std::isfinite(m)) s = std::numeric_limits<double>::quiet_NaN();  // no finite log-weight
     double s2 = 0;
-    for (double& wi : w) {
-      wi /= s;
-      s2 += wi * wi;
-    }
+    for (double wi : w) s2 += wi * wi;
     e = 1.0 / (double(B) * s2);
   }
   for (std::int64_t i = 0; i < B; ++i) coef[i] = T(lambda[i] * w[std::size_t(i)] / dim);
@@ -61,6 +66,8 @@ void idem_noise_levels(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor
   NSAMP_CHECK(t_col.device() == t.device(), op, ": t_col ", t_col.desc(), " is not on t's device");
   NSAMP_CHECK(v.sigma_min > 0 && v.sigma_max > v.sigma_min && v.buffer_rows >= 1, op, ": bad levels (sigma ",
               v.sigma_min, " .. ", v.sigma_max, ", buffer rows ", v.buffer_rows, ")");
+  NSAMP_CHECK(v.time_groups >= 0 && v.time_groups <= std::max<std::int64_t>(B, 1), op, ": time_groups ",
+              v.time_groups, " outside [0, batch ", B, "]");
   if (B == 0) return;
   if (t.device().is_cuda()) {
     if constexpr (kCudaBuilt) {
@@ -72,7 +79,8 @@ void idem_noise_levels(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor
   auto run = [&](auto* tc, auto* sg, auto* sx, auto* sc) {
     const double* tv = t.data<double>();
     double *sh = shift.data<double>(), *la = lambda.data<double>();
-    for (std::int64_t i = 0; i < B; ++i) store_ve(ve_element(tv[i], v), i, tc, sg, sx, sc, sh, la);
+    for (std::int64_t i = 0; i < B; ++i)
+      store_ve(ve_element(group_time(tv, i, v.time_groups), v), i, tc, sg, sx, sc, sh, la);
   };
   if (t_col.dtype() == DType::F32)
     run(t_col.data<float>(), sigma.data<float>(), sigma_x.data<float>(), scale.data<float>());
@@ -81,12 +89,14 @@ void idem_noise_levels(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor
 }
 
 void idem_loss_weights(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
-                       const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx) {
+                       const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx,
+                       std::int64_t groups) {
   const char* op = "idem_loss_weights";
   NSAMP_CHECK((log_p == nullptr) == (kernel_sum == nullptr), op, ": log_p and kernel_sum come together");
   NSAMP_CHECK(coef.defined() && coef.rank() == 1, op, ": coef must be [B], got ", coef.desc());
   const std::int64_t B = coef.numel();
   NSAMP_CHECK(B >= 1 && dim > 0, op, ": needs a batch and dim > 0, got ", coef.desc(), " and ", dim);
+  NSAMP_CHECK(groups >= 0 && groups <= B, op, ": groups ", groups, " outside [0, batch ", B, "]");
   check_f64(op, shift, "shift", B, coef, ctx);
   check_f64(op, lambda, "lambda", B, coef, ctx);
   check_f64(op, ess, "ess", 1, coef, ctx);
@@ -100,18 +110,18 @@ void idem_loss_weights(const Tensor* log_p, const Tensor* kernel_sum, const Tens
   if (coef.device().is_cuda()) {
     if constexpr (kCudaBuilt) {
       NSAMP_RANGE("idem/loss_weights");
-      detail::idem_loss_weights_cuda(log_p, kernel_sum, shift, lambda, dim, coef, ess, ctx);
+      detail::idem_loss_weights_cuda(log_p, kernel_sum, shift, lambda, dim, coef, ess, ctx, groups);
     }
     return;
   }
   if (coef.dtype() == DType::F32)
     loss_weights_cpu<float>(log_p ? log_p->data<float>() : nullptr,
                             log_p ? kernel_sum->data<float>() : nullptr, shift.data<double>(),
-                            lambda.data<double>(), dim, B, coef.data<float>(), ess.data<double>());
+                            lambda.data<double>(), dim, B, groups, coef.data<float>(), ess.data<double>());
   else
     loss_weights_cpu<double>(log_p ? log_p->data<double>() : nullptr,
                              log_p ? kernel_sum->data<double>() : nullptr, shift.data<double>(),
-                             lambda.data<double>(), dim, B, coef.data<double>(), ess.data<double>());
+                             lambda.data<double>(), dim, B, groups, coef.data<double>(), ess.data<double>());
 }
 
 void buffer_indices(const Tensor& u, std::int64_t size, Tensor& idx, Context& ctx) {

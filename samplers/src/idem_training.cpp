@@ -155,14 +155,20 @@ IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Cont
                            ctx);
 }
 
-void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
-                const std::function<void(const IdemTrainLog&)>& on_log, TrainControl* control) {
+void check_idem_options(const IdemTrainOptions& opt) {
   NSAMP_CHECK(opt.epochs >= 0 && opt.inner_steps >= 1 && opt.batch >= 1 &&
                   opt.buffer_capacity >= opt.buffer_min && opt.init_samples >= 1 &&
                   opt.samples_per_epoch >= 1 && opt.log_every >= 1 && opt.eval_every >= 1 &&
                   opt.eval_samples >= 1,
               "iDEM train: bad options (epochs ", opt.epochs, ", inner_steps ", opt.inner_steps, ", batch ",
               opt.batch, ", buffer ", opt.buffer_min, " .. ", opt.buffer_capacity, ")");
+  NSAMP_CHECK(opt.iw_time_groups >= 0 && opt.iw_time_groups <= opt.batch, "iDEM train: iw_time_groups ",
+              opt.iw_time_groups, " must be in [0, batch ", opt.batch, "]");
+}
+
+void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
+                const std::function<void(const IdemTrainLog&)>& on_log, TrainControl* control) {
+  check_idem_options(opt);
   const IdemConfig& c = s.config();
   const VeSchedule& sch = s.schedule();
   const std::int64_t B = opt.batch, d = s.target().dim();
@@ -246,6 +252,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
          sigma_x = Tensor::empty(Shape{B}, dt, ctx), scale = Tensor::empty(Shape{B}, dt, ctx),
          shift = Tensor::empty(Shape{B}, DType::F64, ctx), lambda = Tensor::empty(Shape{B}, DType::F64, ctx),
          coef = Tensor::empty(Shape{B}, dt, ctx), ess = Tensor::empty(Shape{1}, DType::F64, ctx);
+  const std::int64_t groups = c.importance_weighted ? opt.iw_time_groups : 0;  // iDEM: times per point
   auto inner_step = [&] {
     const std::uint64_t seed = ctx.seed();
     buf.sample_at(seed, rng.at(0), u, idx, y0);
@@ -258,6 +265,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
     v.buffer_rows = buf.size();
     v.lambda_h = c.lambda_h;
     v.lambda_eps = c.lambda_eps;
+    v.time_groups = groups;
     kernels::idem_noise_levels(times, v, t_col, sigma, sigma_x, scale, shift, lambda, ctx);
     mf.fill_normal_at(z, seed, rng.at(n_idx + n_t), ctx);
     Tensor yt = Tensor::empty(Shape{B, d}, dt, ctx);
@@ -275,7 +283,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       kernels::log_kernel_sum(yt, buf.rows(), scale, kernel_sum, ctx);
     }
     kernels::idem_loss_weights(iw ? &log_p : nullptr, iw ? &kernel_sum : nullptr, shift, lambda, double(d),
-                               coef, ess, ctx);
+                               coef, ess, ctx, groups);
     for (ag::Var& p : params)
       if (p.grad().defined()) {
         Tensor g = p.grad();

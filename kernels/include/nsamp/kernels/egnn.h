@@ -6,11 +6,12 @@
 //   c    = act(Wc1 m + bc1); phi = wc2 . c;  phi <- C tanh(phi)  (tanh optional)
 //   x_i' = x_i + sum_j d phi / (sqrt(r + 1e-8) + 1),  agg_i = sum_j m
 // The pair messages stay on chip (CUDA: one block per sample, a thread per channel, edges in tiles of
-// kEgnnEdgeTile whose hidden vectors live in shared memory; CPU: a thread per sample, the vectors on the
-// stack), so the [B n (n - 1), H] edge tensors of the composed ops are never written. The backward pass
-// recomputes each tile's forward values and runs the chain rule through them, accumulating the node, input
-// and weight gradients (weights: per-thread partial sums on the CPU, per-block partial sums on CUDA, then one
-// reduction), so a training step holds no edge tensor either.
+// kEgnnEdgeTile whose hidden vectors live in shared memory; CPU: the forward a thread per group of samples
+// whose edges, up to 256 rows at a time, go through GEMMs and vectorised activations; the backward a thread
+// per sample; their vectors in per-thread buffers), so the [B n (n - 1), H] edge tensors of the composed ops
+// are never written. The backward pass recomputes each tile's forward values and runs the chain rule through
+// them, accumulating the node, input and weight gradients (weights: per-thread partial sums on the CPU,
+// per-block partial sums on CUDA, then one reduction), so a training step holds no edge tensor either.
 #pragma once
 
 #include <cmath>

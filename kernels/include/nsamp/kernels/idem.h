@@ -21,9 +21,13 @@ struct VeLevels {
   std::int64_t buffer_rows = 1;              // N of the buffer density
   bool lambda_h = true;                      // lambda(t) = h(t) + lambda_eps, else 1
   double lambda_eps = 0;
+  // 0: point i's time is u_i; G >= 1: the batch in G groups (point i in group i mod G) sharing one time each,
+  // stratified over [0, 1): t_i = (g + u_g) / G with g = i mod G.
+  std::int64_t time_groups = 0;
 };
 
-// From the noise times t (float64 [B]): t_col [B, 1] (t in the batch's dtype, the network's input), sigma
+// From uniforms u (float64 [B], as time_groups says: t = u, or one stratified time per group): t_col [B, 1]
+// (t in the batch's dtype, the network's input), sigma
 // [B, 1] = sqrt(h(t)), sigma_x [B] = a sigma (target units), the buffer density's kernel scale 0.5 / sigma^2
 // [B] (all in the dtype of t_col), its log-normaliser shift = -log N - d_eff / 2 log(2 pi sigma^2) and
 // lambda(t) (float64 [B] each).
@@ -32,11 +36,14 @@ void idem_noise_levels(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor
 
 // The loss weights coef [B] = lambda w / dim (coef's dtype) and the normalised ESS 1 / (B sum w^2) (float64
 // [1]). With log_p (log p~_t, [B]) and kernel_sum ([B], the buffer's log-kernel sum), w are the
-// self-normalised weights of l = log_p - log p^B, log p^B = kernel_sum + shift rounded to their dtype;
-// entries with a non-finite l weigh 0, and when none is finite the weights are NaN (the loss is then NaN and
-// the optimiser skips the step). Without them, w = 1/B and the ESS is 1.
+// self-normalised weights of l = log_p - log p^B, log p^B = kernel_sum + shift rounded to their dtype:
+// over the whole batch (groups 0 or 1), or within each of `groups` groups (point i in group i mod groups, as
+// VeLevels::time_groups), each group's weights summing to its share n_g / B of the batch. Entries with a
+// non-finite l weigh 0, and where none of a group's is finite its weights are NaN (the loss is then NaN and
+// the optimiser skips the step). Without log_p, w = 1/B and the ESS is 1.
 void idem_loss_weights(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
-                       const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx);
+                       const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx,
+                       std::int64_t groups = 0);
 
 // Replay-buffer rows from uniforms u (float64 [B]): idx = min(size - 1, floor(u size)), int32 [B].
 void buffer_indices(const Tensor& u, std::int64_t size, Tensor& idx, Context& ctx);
@@ -64,6 +71,16 @@ NSAMP_HD_INLINE VeElement ve_element(double t, const VeLevels& v) {
           v.lambda_h ? h + v.lambda_eps : 1.0};
 }
 
+// Point i's time from the uniforms u (VeLevels::time_groups).
+NSAMP_HD_INLINE double group_time(const double* u, std::int64_t i, std::int64_t groups) {
+  return groups > 0 ? (double(i % groups) + u[i % groups]) / double(groups) : u[i];
+}
+
+// Members of group g of `groups` in a batch of B (g < B): g, g + groups, ...
+NSAMP_HD_INLINE std::int64_t group_size(std::int64_t B, std::int64_t g, std::int64_t groups) {
+  return (B - 1 - g) / groups + 1;
+}
+
 // Entry i of idem_noise_levels' outputs.
 template <class T>
 NSAMP_HD_INLINE void store_ve(const VeElement& e, std::int64_t i, T* tc, T* sg, T* sx, T* sc, double* sh,
@@ -80,7 +97,8 @@ namespace detail {
 void idem_noise_levels_cuda(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor& sigma, Tensor& sigma_x,
                             Tensor& scale, Tensor& shift, Tensor& lambda, Context& ctx);
 void idem_loss_weights_cuda(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
-                            const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx);
+                            const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx,
+                            std::int64_t groups);
 void buffer_indices_cuda(const Tensor& u, std::int64_t size, Tensor& idx, Context& ctx);
 void idem_accumulate_cuda(const Tensor& loss, const Tensor& ess, Tensor& acc, Context& ctx);
 }  // namespace detail

@@ -64,7 +64,10 @@ struct ImportanceWeights {
   std::int64_t dropped = 0;  // rows with a non-finite log-weight
 };
 
-// w = softmax(log_p_tilde - log_p_buffer) over the batch (host vectors; Z cancels).
-ImportanceWeights iw_weights(const std::vector<double>& log_p_tilde, const std::vector<double>& log_p_buffer);
+// w = softmax(log_p_tilde - log_p_buffer) over the batch (host vectors; Z cancels), or within each of
+// `groups` groups (row i in group i mod groups; IdemTrainOptions::iw_time_groups), each group's weights
+// summing to its share of the batch.
+ImportanceWeights iw_weights(const std::vector<double>& log_p_tilde, const std::vector<double>& log_p_buffer,
+                             std::int64_t groups = 0);
 
 }  // namespace nsamp::samplers
