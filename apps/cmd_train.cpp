@@ -757,7 +757,7 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   auto target = targets::make_target(c.str("target"), {c.integer("dim")});
   const samplers::IdemConfig kc = idem_config(c);
   const samplers::IdemTrainOptions to = idem_options(c);
-  samplers::check_idem_options(to);
+  samplers::check_idem_options(to, kc.importance_weighted);
   const std::int64_t final_n = c.integer("final_samples");
   NSAMP_CHECK(final_n >= 2, "train: final_samples must be >= 2");
   Context ctx(parse_device(o.device), std::uint64_t(c.integer("seed")));

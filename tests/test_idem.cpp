@@ -186,7 +186,7 @@ TEST_CASE("idem: IW-SM's weights over one batch of mixed noise levels starve low
           << low_share(batch) << " (ESS " << batch.ess << "), per level " << low_share(grouped) << " (ESS "
           << grouped.ess << ")");
   CHECK(low_share(batch) < 0.02);
-  CHECK(low_share(grouped) == doctest::Approx(0.5).epsilon(1e-12));
+  CHECK(low_share(grouped) == doctest::Approx(0.5).epsilon(1e-12));  // what the grouping promises
   for (std::int64_t l = 0; l < G; ++l) {
     double share = 0;
     for (std::int64_t i = l; i < N; i += G) share += grouped.w[std::size_t(i)];

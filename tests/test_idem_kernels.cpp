@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "nsamp/core/fill.h"
 #include "nsamp/kernels/idem.h"
 #include "test_util.h"
 
@@ -149,12 +150,18 @@ NSAMP_DEVICE_TEST("idem kernels: loss weights with self-normalised importance we
   const Tensor LP2 = test::from_doubles({NAN, 0.5, NAN, 1.5}, Shape{4}, DType::F64, dev, ctx),
                KS2 = Tensor::zeros(Shape{4}, DType::F64, dev, ctx),
                SH2 = Tensor::zeros(Shape{4}, DType::F64, dev, ctx);
-  Tensor coef2 = Tensor::empty(Shape{4}, DType::F64, dev, ctx);
-  kernels::idem_loss_weights(&LP2, &KS2, SH2, SH2 /* lambda 0 */, 1.0, coef2, e, ctx, 2);
+  Tensor coef2 = Tensor::empty(Shape{4}, DType::F64, dev, ctx),
+         one2 = Tensor::empty(Shape{4}, DType::F64, dev, ctx);
+  fill_constant(one2, 1.0, ctx);
+  kernels::idem_loss_weights(&LP2, &KS2, SH2, one2, 1.0, coef2, e, ctx, 2);
   const std::vector<double> c2 = test::to_doubles(coef2, ctx);
   CHECK(std::isnan(c2[0]));
   CHECK(std::isnan(c2[2]));
-  CHECK(c2[1] == 0);  // lambda = 0 times a finite weight
+  // Group 1 (rows 1 and 3, log-weights 0.5 and 1.5): its softmax 1 / (1 + e), e / (1 + e), times its share
+  // 1/2.
+  const double ee = std::exp(1.0);
+  CHECK(c2[1] == doctest::Approx(0.5 / (1 + ee)).epsilon(1e-14));
+  CHECK(c2[3] == doctest::Approx(0.5 * ee / (1 + ee)).epsilon(1e-14));
   CHECK_THROWS_WITH_AS(kernels::idem_loss_weights(&LP2, &KS2, SH2, SH2, 1.0, coef2, e, ctx, 5),
                        doctest::Contains("groups 5 outside [0, batch 4]"), Error);
 }

@@ -64,9 +64,9 @@ void forward_span(const float* x, float* y, int m) {
 }
 
 template <Activation A>
-void forward(std::int64_t n, const float* x, float* y) {
+void forward(std::int64_t n, const float* x, float* y, bool parallel = true) {
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for schedule(static) if (parallel && n > kParallelMin)
   for (std::int64_t b = 0; b < blocks; ++b) {
     const std::int64_t o = b * kBlock;
     forward_span<A>(x + o, y + o, static_cast<int>(std::min<std::int64_t>(kBlock, n - o)));
@@ -104,6 +104,10 @@ void bias_forward(std::int64_t R, std::int64_t C, const float* bias, float* z, f
 
 void activation_forward_f32(Activation act, std::int64_t n, const float* x, float* y) {
   with_activation(act, [&](auto a) { forward<decltype(a)::value>(n, x, y); });
+}
+
+void activation_forward_f32_serial(Activation act, std::int64_t n, const float* x, float* y) {
+  with_activation(act, [&](auto a) { forward<decltype(a)::value>(n, x, y, false); });
 }
 
 void activation_backward_f32(Activation act, std::int64_t n, const float* x, const float* gy, float* gx) {

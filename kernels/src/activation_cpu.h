@@ -10,8 +10,10 @@
 
 namespace nsamp::kernels::detail {
 
-// y = act(x) over n elements; y may be x.
+// y = act(x) over n elements; y may be x. The _serial form opens no OpenMP region (for callers that run
+// inside one of their own); both give the same bits.
 void activation_forward_f32(Activation act, std::int64_t n, const float* x, float* y);
+void activation_forward_f32_serial(Activation act, std::int64_t n, const float* x, float* y);
 // gx = gy * act'(x) over n elements; gx may be x or gy.
 void activation_backward_f32(Activation act, std::int64_t n, const float* x, const float* gy, float* gx);
 // z[r, c] += bias[c], then a = act(z), for an R x C row-major z; a may be z only for the identity.

@@ -43,11 +43,13 @@ template <class T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // act(p[0, n)) in place: float32 through the vectorised activation loops that the composed ops use, float64
-// one element at a time (the reference dtype keeps the scalar C library).
+// one element at a time (the reference dtype keeps the scalar C library). pairs_backward_cpu recomputes the
+// forward with the scalar functions, so in float32 its gradient is that of a function a few ulps away from
+// this one's (the composed ops use the vector loops both ways).
 template <class T>
 void activate(Activation act, std::int64_t n, T* p) {
   if constexpr (std::is_same_v<T, float>) {
-    detail::activation_forward_f32(act, n, p, p);
+    detail::activation_forward_f32_serial(act, n, p, p);  // inside pairs_cpu's OpenMP region
   } else {
     with_activation(act, [&](auto a) {
       for (std::int64_t q = 0; q < n; ++q) p[q] = activation_forward(decltype(a)::value, p[q]);
@@ -59,7 +61,9 @@ void activate(Activation act, std::int64_t n, T* p) {
 // at most kGroupRows rows, so that the two H x H layers run as GEMMs (Eigen, single-threaded inside the
 // OpenMP loop over groups) of a useful height even for DW-4's 12 edges per sample, and every activation runs
 // over a whole [rows, H] block. Groups are fixed by B and n, not by the thread count, so results do not
-// depend on it. Only [kGroupRows, H] buffers per thread; the coordinate sums go straight into x_out (which
+// depend on it; a row's last bits can depend on where it falls in its chunk (Eigen's GEMM treats the rows
+// past its last full panel with other kernels), so on B, as in the composed ops' GEMMs over all B n (n - 1)
+// rows. Only [kGroupRows, H] buffers per thread; the coordinate sums go straight into x_out (which
 // does not alias x).
 template <class T>
 void pairs_cpu(const T* hi, const T* hj, const T* x, const T* x0, std::int64_t B, int n, int D, int H,

@@ -155,20 +155,20 @@ IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Cont
                            ctx);
 }
 
-void check_idem_options(const IdemTrainOptions& opt) {
+void check_idem_options(const IdemTrainOptions& opt, bool importance_weighted) {
   NSAMP_CHECK(opt.epochs >= 0 && opt.inner_steps >= 1 && opt.batch >= 1 &&
                   opt.buffer_capacity >= opt.buffer_min && opt.init_samples >= 1 &&
                   opt.samples_per_epoch >= 1 && opt.log_every >= 1 && opt.eval_every >= 1 &&
                   opt.eval_samples >= 1,
               "iDEM train: bad options (epochs ", opt.epochs, ", inner_steps ", opt.inner_steps, ", batch ",
               opt.batch, ", buffer ", opt.buffer_min, " .. ", opt.buffer_capacity, ")");
-  NSAMP_CHECK(opt.iw_time_groups >= 0 && opt.iw_time_groups <= opt.batch, "iDEM train: iw_time_groups ",
-              opt.iw_time_groups, " must be in [0, batch ", opt.batch, "]");
+  NSAMP_CHECK(!importance_weighted || (opt.iw_time_groups >= 0 && opt.iw_time_groups <= opt.batch),
+              "IW-SM train: iw_time_groups ", opt.iw_time_groups, " must be in [0, batch ", opt.batch, "]");
 }
 
 void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
                 const std::function<void(const IdemTrainLog&)>& on_log, TrainControl* control) {
-  check_idem_options(opt);
+  check_idem_options(opt, s.config().importance_weighted);
   const IdemConfig& c = s.config();
   const VeSchedule& sch = s.schedule();
   const std::int64_t B = opt.batch, d = s.target().dim();

@@ -30,7 +30,7 @@ expect_fail "key 'lr' wants a number, got 'fast'" $NSAMP train --method pis --ta
 expect_fail "--set wants key=value, got 'lr'" $NSAMP train --method pis --target gmm9 --set lr --out bad_run
 expect_fail "key 'clip_schedule' wants true or false, got 'yes'" $NSAMP train --method pis --target gmm9 --set clip_schedule=yes --out bad_run
 expect_fail "'eval_protocol' = .*paper.* is out of range" $NSAMP train --method dikl --target gmm40 --set eval_protocol=paper --out bad_run
-expect_fail "iw_time_groups 300 must be in \[0, batch 256\]" $NSAMP train --method iwsm --target gmm40 --preset quick --set iw_time_groups=300 --out bad_run
+expect_fail "IW-SM train: iw_time_groups 300 must be in \[0, batch 256\]" $NSAMP train --method iwsm --target gmm40 --preset quick --set iw_time_groups=300 --out bad_run
 expect_fail "buffer 2000 \.\. 1000" $NSAMP train --method idem --target gmm40 --preset quick --set buffer_min=2000 --set buffer_capacity=1000 --out bad_run
 expect_fail "--split: .*(not in|test, val)" $NSAMP eval --target dw4 --samples files/good.npy --split train
 # flags (CLI11 names the flag)

@@ -66,7 +66,8 @@ struct ImportanceWeights {
 
 // w = softmax(log_p_tilde - log_p_buffer) over the batch (host vectors; Z cancels), or within each of
 // `groups` groups (row i in group i mod groups; IdemTrainOptions::iw_time_groups), each group's weights
-// summing to its share of the batch.
+// summing to its share of the batch; a group with no finite log-weight gets NaN weights (the training step
+// then skips), whereas a batch with none throws.
 ImportanceWeights iw_weights(const std::vector<double>& log_p_tilde, const std::vector<double>& log_p_buffer,
                              std::int64_t groups = 0);
 

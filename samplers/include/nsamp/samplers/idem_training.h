@@ -20,8 +20,8 @@
 // so the network's score near the modes is barely trained (mean log p of IW-SM's quick gmm40 samples -170 to
 // -230 on four seeds, iDEM's -30 to -60). With G groups, each sharing one stratified time, the weights are
 // normalised within a group and every group keeps its share of the batch (the same runs: -68 to -96, x-W2
-// 16-18 against 26-32). The GMM presets set G = 8; on DW-4 it throws samples off, and the particle presets
-// keep 0 (configs/idem/README.md).
+// 16-18 against 26-32). The GMM presets set G = 8. On DW-4 it improves the energy histogram but threw
+// samples far off on one of three seeds, so the particle presets keep 0 (configs/idem/README.md).
 //
 // Particle systems (DW-4, LJ-13, LJ-55) use the EGNN score network (samplers/egnn.h, SiLU, time as the node
 // feature) and live in the mean-free subspace: the SDE's start and noise, the noising of buffer points and
@@ -160,8 +160,9 @@ struct IdemTrainLog {
 // n samples by the reverse SDE, in the target's units: their mean log p and mode coverage.
 IdemEval evaluate_idem(const IdemSampler& s, std::int64_t n, int sde_steps, Context& ctx, bool graph = false);
 
-// Throws, naming the values, when the options cannot make a run (train_idem calls it first).
-void check_idem_options(const IdemTrainOptions& opt);
+// Throws, naming the values, when the options cannot make a run of iDEM or (importance_weighted) IW-SM;
+// train_idem calls it first.
+void check_idem_options(const IdemTrainOptions& opt, bool importance_weighted);
 
 // Runs opt.epochs epochs (inner steps, then the buffer refill by the reverse SDE), calling on_log every
 // log_every epochs and at every evaluation. With a control: resumes from its state, checkpoints when asked
