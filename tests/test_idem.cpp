@@ -194,6 +194,46 @@ TEST_CASE("idem: IW-SM's weights over one batch of mixed noise levels starve low
   }
 }
 
+TEST_CASE("idem: iw_time_groups changes IW-SM's training and leaves iDEM's bit for bit" *
+          doctest::test_suite("cpu")) {
+  auto gmm = targets::make_target("gmm40");
+  auto trained = [&](bool iw, std::int64_t groups) {
+    Context ctx(Device::cpu(), 5);
+    s::IdemConfig c;
+    c.importance_weighted = iw;
+    c.K = 16;
+    c.hidden = 16;
+    c.emb = 16;
+    c.blocks = 1;
+    c.coord_scale = 50.000005;
+    c.coord_shift = 0.000005;
+    s::IdemSampler sm(*gmm, c, DType::F32, ctx);
+    s::IdemTrainOptions o;
+    o.epochs = 1;
+    o.inner_steps = 4;
+    o.batch = 16;
+    o.buffer_min = 16;
+    o.init_samples = 32;
+    o.samples_per_epoch = 16;
+    o.sde_steps = 5;
+    o.eval_every = 1;
+    o.eval_samples = 16;
+    o.iw_time_groups = groups;
+    double ess = -1;
+    s::train_idem(sm, o, ctx, [&](const s::IdemTrainLog& l) { ess = l.ess; });
+    std::vector<double> p;
+    for (const ag::Var& v : sm.parameters())
+      for (double x : v.value().to_doubles(ctx)) p.push_back(x);
+    p.push_back(ess);
+    return p;
+  };
+  CHECK(trained(false, 0) == trained(false, 8));
+  const std::vector<double> iw0 = trained(true, 0), iw8 = trained(true, 8);
+  CHECK(iw0 != iw8);
+  CHECK(iw8.back() > 0);
+  CHECK(iw8.back() <= 1);
+}
+
 TEST_CASE("idem: the reverse VE SDE driven by S_K samples a Gaussian target" * doctest::test_suite("cpu")) {
   // Target N(0, I_2) in its own units (coord_scale 1), prior N(0, h(1) I) with sigma_max 5: the SDE driven by
   // the Monte Carlo score ends at the target. Measured variances: 1.003 and 1.006 with K = 500 and 100 steps;
