@@ -704,7 +704,15 @@ RunStart start_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   return r;
 }
 
-int train_dikl_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume) {
+// The run's device; a validation (--print-config) builds the sampler on the host, so that a config for a GPU
+// job can be checked where there is none (the device string is still parsed).
+Device run_device(const TrainOpts& o, bool validate_only) {
+  const Device d = parse_device(o.device);
+  return validate_only ? Device::cpu() : d;
+}
+
+int train_dikl_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume,
+                   bool validate_only = false) {
   auto target = targets::make_target(c.str("target"), {c.integer("dim")});
   const DType dtype = dtype_of(c);
   const samplers::DiklConfig kc = dikl_config(c);
@@ -712,8 +720,9 @@ int train_dikl_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   const std::int64_t final_n = c.integer("final_samples");
   NSAMP_CHECK(to.iterations >= 1 && to.batch >= 1 && to.score_iter >= 0 && final_n >= 2,
               "train: iterations and batch must be positive, score_iter >= 0, final_samples >= 2");
-  Context ctx(parse_device(o.device), to.seed);
+  Context ctx(run_device(o, validate_only), to.seed);
   samplers::DiklSampler sampler(*target, kc, dtype, ctx);
+  if (validate_only) return 0;
   RunStart rs = start_run(o, c, resume);
   RunFiles& run = *rs.files;
   std::cout << "train: dikl on " << target->name() << " (" << ctx.device().str() << ", " << to.iterations
@@ -753,15 +762,17 @@ int train_dikl_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   return 0;
 }
 
-int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume) {
+int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume,
+                   bool validate_only = false) {
   auto target = targets::make_target(c.str("target"), {c.integer("dim")});
   const samplers::IdemConfig kc = idem_config(c);
   const samplers::IdemTrainOptions to = idem_options(c);
   samplers::check_idem_options(to, kc.importance_weighted);
   const std::int64_t final_n = c.integer("final_samples");
   NSAMP_CHECK(final_n >= 2, "train: final_samples must be >= 2");
-  Context ctx(parse_device(o.device), std::uint64_t(c.integer("seed")));
+  Context ctx(run_device(o, validate_only), std::uint64_t(c.integer("seed")));
   samplers::IdemSampler sampler(*target, kc, dtype_of(c), ctx);
+  if (validate_only) return 0;
   RunStart rs = start_run(o, c, resume);
   RunFiles& run = *rs.files;
   std::cout << "train: " << c.str("method") << " on " << target->name() << " (" << ctx.device().str() << ", "
@@ -805,7 +816,8 @@ int train_idem_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   return 0;
 }
 
-int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume) {
+int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* resume,
+                   bool validate_only = false) {
   auto target = targets::make_target(c.str("target"), {c.integer("dim")});
   const samplers::PathLoss loss = samplers::parse_path_loss(c.str("loss"));
   const DType dtype = dtype_of(c);
@@ -835,8 +847,9 @@ int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   NSAMP_CHECK(loss != samplers::PathLoss::LvTraj || to.batch % pc.traj_per_sample == 0,
               "train: lv_traj needs traj_per_sample (", pc.traj_per_sample, ") to divide the batch (",
               to.batch, ")");
-  Context ctx(parse_device(o.device), to.seed);
+  Context ctx(run_device(o, validate_only), to.seed);
   samplers::PathSampler ps(*target, pc, dtype, ctx);
+  if (validate_only) return 0;
   RunStart rs = start_run(o, c, resume);
   RunFiles& run = *rs.files;
   std::cout << "train: " << c.str("method") << " / " << c.str("loss") << " on " << target->name() << " ("
@@ -962,14 +975,19 @@ Action add_train(CLI::App& app) {
                 "train: --method and --target are required (or --resume DIR); see nsamp train --help");
     // Resolve and validate everything before touching the output directory.
     const RunConfig c = resolve_config(*o, *cmd);
+    auto run = [&](bool validate_only) {
+      if (o->method == "dikl") return train_dikl_run(*o, c, nullptr, validate_only);
+      if (is_idem(o->method)) return train_idem_run(*o, c, nullptr, validate_only);
+      return train_path_run(*o, c, nullptr, validate_only);
+    };
     if (o->print_config) {
+      // Every check training makes before it creates the run directory: across keys, and the sampler's own.
+      run(true);
       std::cout << c.json().dump(2) << "\n";
       return 0;
     }
     if (o->out.empty()) o->out = default_out(o->method, o->target);
-    if (o->method == "dikl") return train_dikl_run(*o, c, nullptr);
-    if (is_idem(o->method)) return train_idem_run(*o, c, nullptr);
-    return train_path_run(*o, c, nullptr);
+    return run(false);
   };
 }
 
