@@ -243,6 +243,7 @@ nlohmann::json idem_defaults(const std::string& method) {
           {"samples_per_epoch", 1000},
           {"sde_steps", 1000},
           {"iw_time_groups", 0},
+          {"iw_uniform_mix", 0.0},
           {"log_every", 1},
           {"eval_every", 10},
           {"eval_samples", 1000},
@@ -287,6 +288,7 @@ samplers::IdemTrainOptions idem_options(const RunConfig& c) {
   o.samples_per_epoch = c.integer("samples_per_epoch");
   o.sde_steps = int(c.integer("sde_steps"));
   o.iw_time_groups = c.integer("iw_time_groups");
+  o.iw_uniform_mix = c.num("iw_uniform_mix");
   o.init_from_prior = c.flag("init_from_prior");
   o.plateau = c.flag("plateau");
   o.cuda_graph = c.flag("cuda_graph");
@@ -378,6 +380,7 @@ std::map<std::string, std::string> method_ranges(const std::string& method) {
          {"samples_per_epoch", count},
          {"sde_steps", count},
          {"iw_time_groups", count0},
+         {"iw_uniform_mix", "real [0, 1]"},
          {"eval_samples", count}});
   } else {
     add({{"loss", "{kl, lv, lv_traj}"},

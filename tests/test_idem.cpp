@@ -194,10 +194,10 @@ TEST_CASE("idem: IW-SM's weights over one batch of mixed noise levels starve low
   }
 }
 
-TEST_CASE("idem: iw_time_groups changes IW-SM's training and leaves iDEM's bit for bit" *
+TEST_CASE("idem: iw_time_groups and iw_uniform_mix change IW-SM's training and leave iDEM's bit for bit" *
           doctest::test_suite("cpu")) {
   auto gmm = targets::make_target("gmm40");
-  auto trained = [&](bool iw, std::int64_t groups) {
+  auto trained = [&](bool iw, std::int64_t groups, double mix) {
     Context ctx(Device::cpu(), 5);
     s::IdemConfig c;
     c.importance_weighted = iw;
@@ -219,6 +219,7 @@ TEST_CASE("idem: iw_time_groups changes IW-SM's training and leaves iDEM's bit f
     o.eval_every = 1;
     o.eval_samples = 16;
     o.iw_time_groups = groups;
+    o.iw_uniform_mix = mix;
     double ess = -1;
     s::train_idem(sm, o, ctx, [&](const s::IdemTrainLog& l) { ess = l.ess; });
     std::vector<double> p;
@@ -227,11 +228,22 @@ TEST_CASE("idem: iw_time_groups changes IW-SM's training and leaves iDEM's bit f
     p.push_back(ess);
     return p;
   };
-  CHECK(trained(false, 0) == trained(false, 8));
-  const std::vector<double> iw0 = trained(true, 0), iw8 = trained(true, 8);
+  const std::vector<double> idem = trained(false, 0, 0);
+  CHECK(idem == trained(false, 8, 0.5));
+  const std::vector<double> iw0 = trained(true, 0, 0), iw8 = trained(true, 8, 0),
+                            iw_mix = trained(true, 0, 0.5);
   CHECK(iw0 != iw8);
   CHECK(iw8.back() > 0);
   CHECK(iw8.back() <= 1);
+  CHECK(iw_mix != iw0);
+  CHECK(iw_mix != idem);
+  CHECK(iw_mix.back() > iw0.back());  // the mixture's weights are more even
+  // A mixture of share 1 is iDEM's loss exactly (the same draws, w = 1 / B bit for bit), time per point
+  // included; only the logged ESS may round differently from 1.
+  std::vector<double> iw_all = trained(true, 0, 1.0);
+  CHECK(iw_all.back() == doctest::Approx(1.0).epsilon(1e-12));
+  iw_all.back() = idem.back();
+  CHECK(iw_all == idem);
 }
 
 TEST_CASE("idem: the reverse VE SDE driven by S_K samples a Gaussian target" * doctest::test_suite("cpu")) {

@@ -66,7 +66,7 @@ void check_levels(std::int64_t B, int grid, std::int64_t groups = 0) {
 }
 
 template <class T>
-void check_weights(std::int64_t B, bool iw, bool none_finite, std::int64_t groups = 0) {
+void check_weights(std::int64_t B, bool iw, bool none_finite, std::int64_t groups = 0, double mix = 0) {
   Context ctx(Device::cpu(), 1);
   std::mt19937_64 g(std::uint64_t(B * 4 + iw * 2 + none_finite));
   std::vector<T> lp = emu::as<T>(emu::normal(std::size_t(B), g, 2.0)),
@@ -86,12 +86,12 @@ void check_weights(std::int64_t B, bool iw, bool none_finite, std::int64_t group
   const Tensor LP = emu::host_tensor(lp, Shape{B}, ctx), KS = emu::host_tensor(ks, Shape{B}, ctx);
   Tensor coef = Tensor::empty(Shape{B}, dt, ctx), ess = Tensor::empty(Shape{1}, DType::F64, ctx);
   idem_loss_weights(iw ? &LP : nullptr, iw ? &KS : nullptr, emu::host_tensor(sh, Shape{B}, ctx),
-                    emu::host_tensor(lam, Shape{B}, ctx), dim, coef, ess, ctx, groups);
+                    emu::host_tensor(lam, Shape{B}, ctx), dim, coef, ess, ctx, groups, mix);
   std::vector<T> ecoef(std::size_t(B), T(-7));
   std::vector<double> eess(1, -7);
   emu::launch(1, kd::kWThreads, 0, [&] {
     kd::loss_weights_kernel<T>(iw ? lp.data() : nullptr, iw ? ks.data() : nullptr, sh.data(), lam.data(), dim,
-                               B, groups, ecoef.data(), eess.data());
+                               B, groups, mix, ecoef.data(), eess.data());
   });
   // The block sums in another order than the CPU loop: float64 rounding, then the dtype's.
   const double tol = sizeof(T) == 4 ? 1e-6 : 1e-12;
@@ -147,6 +147,14 @@ TEST_CASE("IW-SM loss-weight kernel (CUDA code emulated on the CPU) matches the 
     check_weights<double>(B, true, false, groups);
   }
   check_weights<double>(40, true, true, 4);
+  // The uniform mixture, over the whole batch and in groups; no finite log-weight stays NaN.
+  for (const auto& [B, groups] : std::vector<std::pair<std::int64_t, std::int64_t>>{{700, 0}, {700, 8}}) {
+    CAPTURE(B);
+    CAPTURE(groups);
+    check_weights<float>(B, true, false, groups, 0.5);
+    check_weights<double>(B, true, false, groups, 0.25);
+  }
+  check_weights<double>(40, true, true, 4, 0.5);
 }
 
 TEST_CASE("idem running-sums kernel (CUDA code emulated on the CPU) matches the CPU twin" *

@@ -81,61 +81,66 @@ NSAMP_DEVICE_TEST("idem kernels: loss weights with self-normalised importance we
   std::vector<double> lam(static_cast<std::size_t>(B));
   for (std::int64_t i = 0; i < B; ++i) lam[std::size_t(i)] = 0.1 + 0.01 * double(i % 17);
   // groups: 0 and 1 (the whole batch), 7 (groups of 100), 96 (more groups than the CUDA block's warps,
-  // of 7 or 8 members), B (every point alone: iDEM's 1/B).
+  // of 7 or 8 members), B (every point alone: iDEM's 1/B); the uniform mixture's share 0, 0.3 and 1.
   for (DType dt : {DType::F32, DType::F64})
     for (bool iw : {true, false})
-      for (std::int64_t groups : {0, 1, 7, 96, 700}) {
-        CAPTURE(test::dtype_label(dt));
-        CAPTURE(iw);
-        CAPTURE(groups);
-        std::vector<double> lpv = lp, ksv = ks;
-        if (groups < B) {  // a row with a non-finite log-weight weighs 0 (alone in its group: NaN, below)
-          lpv[3] = NAN;
-          lpv[10] = -INFINITY;
-        }
-        auto rd = [&](double x) { return dt == DType::F32 ? double(float(x)) : x; };
-        std::vector<double> w(std::size_t(B), 1.0 / double(B));
-        double ess = 1;
-        if (iw) {
-          std::vector<double> l(static_cast<std::size_t>(B));
-          for (std::int64_t i = 0; i < B; ++i)
-            l[std::size_t(i)] = rd(lpv[std::size_t(i)]) - rd(rd(ksv[std::size_t(i)]) + sh[std::size_t(i)]);
-          // A softmax over each group's members (all rows for groups 0), scaled to the group's share.
-          const std::int64_t G = std::max<std::int64_t>(groups, 1);
-          for (std::int64_t g = 0; g < G; ++g) {
-            std::vector<std::size_t> mem;
-            for (std::int64_t i = 0; i < B; ++i)
-              if (i % G == g) mem.push_back(std::size_t(i));
-            double m = -INFINITY, s = 0;
-            for (std::size_t i : mem)
-              if (std::isfinite(l[i])) m = std::max(m, l[i]);
-            for (std::size_t i : mem) s += (w[i] = std::isfinite(l[i]) ? std::exp(l[i] - m) : 0.0);
-            for (std::size_t i : mem) w[i] = w[i] / s * double(mem.size()) / double(B);
+      for (std::int64_t groups : {0, 1, 7, 96, 700})
+        for (double mix : {0.0, 0.3, 1.0}) {
+          CAPTURE(test::dtype_label(dt));
+          CAPTURE(iw);
+          CAPTURE(groups);
+          CAPTURE(mix);
+          std::vector<double> lpv = lp, ksv = ks;
+          if (groups < B) {  // a row with a non-finite log-weight weighs 0 (alone in its group: NaN, below)
+            lpv[3] = NAN;
+            lpv[10] = -INFINITY;
           }
-          double s2 = 0;
-          for (double x : w) s2 += x * x;
-          ess = 1 / (double(B) * s2);
-          if (groups < B) CHECK(w[3] == 0);
-          if (groups == B)
-            for (double x : w) CHECK(std::abs(x - 1.0 / double(B)) < 1e-18);  // iDEM's weights
+          auto rd = [&](double x) { return dt == DType::F32 ? double(float(x)) : x; };
+          std::vector<double> w(std::size_t(B), 1.0 / double(B));
+          double ess = 1;
+          if (iw) {
+            std::vector<double> l(static_cast<std::size_t>(B));
+            for (std::int64_t i = 0; i < B; ++i)
+              l[std::size_t(i)] = rd(lpv[std::size_t(i)]) - rd(rd(ksv[std::size_t(i)]) + sh[std::size_t(i)]);
+            // A softmax over each group's members (all rows for groups 0), scaled to the group's share.
+            const std::int64_t G = std::max<std::int64_t>(groups, 1);
+            for (std::int64_t g = 0; g < G; ++g) {
+              std::vector<std::size_t> mem;
+              for (std::int64_t i = 0; i < B; ++i)
+                if (i % G == g) mem.push_back(std::size_t(i));
+              double m = -INFINITY, s = 0;
+              for (std::size_t i : mem)
+                if (std::isfinite(l[i])) m = std::max(m, l[i]);
+              for (std::size_t i : mem) s += (w[i] = std::isfinite(l[i]) ? std::exp(l[i] - m) : 0.0);
+              for (std::size_t i : mem) w[i] = w[i] / s * double(mem.size()) / double(B);
+            }
+            for (double& x : w) x = (1 - mix) * x + mix / double(B);
+            double s2 = 0;
+            for (double x : w) s2 += x * x;
+            ess = 1 / (double(B) * s2);
+            if (groups < B && mix == 0) CHECK(w[3] == 0);
+            if (groups < B && mix > 0) CHECK(w[3] == mix / double(B));  // defensive: no row weighs 0
+            if (groups == B)
+              for (double x : w) CHECK(std::abs(x - 1.0 / double(B)) < 1e-18);  // iDEM's weights
+          }
+          std::vector<double> ref;
+          for (std::int64_t i = 0; i < B; ++i) ref.push_back(lam[std::size_t(i)] * w[std::size_t(i)] / dim);
+          ref.push_back(ess);
+          auto run = [&](Device on) {
+            Context c(on);
+            const Tensor LP = test::from_doubles(lpv, Shape{B}, dt, on, c),
+                         KS = test::from_doubles(ksv, Shape{B}, dt, on, c),
+                         SH = Tensor::from_vector(sh, Shape{B}, on, c),
+                         LA = Tensor::from_vector(lam, Shape{B}, on, c);
+            Tensor coef = Tensor::empty(Shape{B}, dt, on, c), e = Tensor::empty(Shape{1}, DType::F64, on, c);
+            kernels::idem_loss_weights(iw ? &LP : nullptr, iw ? &KS : nullptr, SH, LA, dim, coef, e, c,
+                                       groups, mix);
+            std::vector<double> out = test::to_doubles(coef, c);
+            out.push_back(test::to_doubles(e, c)[0]);
+            return out;
+          };
+          test::check_backend(dev, run, ref, dt == DType::F32 ? 1e-6 : 1e-12, 1e-15, "idem_loss_weights");
         }
-        std::vector<double> ref;
-        for (std::int64_t i = 0; i < B; ++i) ref.push_back(lam[std::size_t(i)] * w[std::size_t(i)] / dim);
-        ref.push_back(ess);
-        auto run = [&](Device on) {
-          Context c(on);
-          const Tensor LP = test::from_doubles(lpv, Shape{B}, dt, on, c),
-                       KS = test::from_doubles(ksv, Shape{B}, dt, on, c),
-                       SH = Tensor::from_vector(sh, Shape{B}, on, c),
-                       LA = Tensor::from_vector(lam, Shape{B}, on, c);
-          Tensor coef = Tensor::empty(Shape{B}, dt, on, c), e = Tensor::empty(Shape{1}, DType::F64, on, c);
-          kernels::idem_loss_weights(iw ? &LP : nullptr, iw ? &KS : nullptr, SH, LA, dim, coef, e, c, groups);
-          std::vector<double> out = test::to_doubles(coef, c);
-          out.push_back(test::to_doubles(e, c)[0]);
-          return out;
-        };
-        test::check_backend(dev, run, ref, dt == DType::F32 ? 1e-6 : 1e-12, 1e-15, "idem_loss_weights");
-      }
   // No finite log-weight: NaN weights (the loss becomes NaN and the step is skipped).
   const Tensor LP = test::from_doubles({NAN, NAN}, Shape{2}, DType::F32, dev, ctx),
                KS = Tensor::zeros(Shape{2}, DType::F32, dev, ctx),
@@ -164,6 +169,8 @@ NSAMP_DEVICE_TEST("idem kernels: loss weights with self-normalised importance we
   CHECK(c2[3] == doctest::Approx(0.5 * ee / (1 + ee)).epsilon(1e-14));
   CHECK_THROWS_WITH_AS(kernels::idem_loss_weights(&LP2, &KS2, SH2, SH2, 1.0, coef2, e, ctx, 5),
                        doctest::Contains("groups 5 outside [0, batch 4]"), Error);
+  CHECK_THROWS_WITH_AS(kernels::idem_loss_weights(&LP2, &KS2, SH2, SH2, 1.0, coef2, e, ctx, 2, 1.5),
+                       doctest::Contains("uniform_mix 1.5 outside [0, 1]"), Error);
 }
 
 NSAMP_DEVICE_TEST(

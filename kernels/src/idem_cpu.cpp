@@ -15,7 +15,7 @@ namespace {
 
 template <class T>
 void loss_weights_cpu(const T* log_p, const T* ks, const double* shift, const double* lambda, double dim,
-                      std::int64_t B, std::int64_t groups, T* coef, double* ess) {
+                      std::int64_t B, std::int64_t groups, double mix, T* coef, double* ess) {
   std::vector<double> w(std::size_t(B), 1.0 / double(B));
   double e = 1;
   if (log_p) {
@@ -38,7 +38,8 @@ void loss_weights_cpu(const T* log_p, const T* ks, const double* shift, const do
       }
       if (!std::isfinite(m)) s = std::numeric_limits<double>::quiet_NaN();  // no finite log-weight
       const double share = G == 1 ? 1.0 : double(group_size(B, g, G)) / double(B);
-      for (std::int64_t i = g; i < B; i += G) w[std::size_t(i)] = w[std::size_t(i)] / s * share;
+      for (std::int64_t i = g; i < B; i += G)
+        w[std::size_t(i)] = defensive_weight(w[std::size_t(i)] / s * share, mix, B);
     }
     double s2 = 0;
     for (double wi : w) s2 += wi * wi;
@@ -90,13 +91,14 @@ void idem_noise_levels(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor
 
 void idem_loss_weights(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
                        const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx,
-                       std::int64_t groups) {
+                       std::int64_t groups, double uniform_mix) {
   const char* op = "idem_loss_weights";
   NSAMP_CHECK((log_p == nullptr) == (kernel_sum == nullptr), op, ": log_p and kernel_sum come together");
   NSAMP_CHECK(coef.defined() && coef.rank() == 1, op, ": coef must be [B], got ", coef.desc());
   const std::int64_t B = coef.numel();
   NSAMP_CHECK(B >= 1 && dim > 0, op, ": needs a batch and dim > 0, got ", coef.desc(), " and ", dim);
   NSAMP_CHECK(groups >= 0 && groups <= B, op, ": groups ", groups, " outside [0, batch ", B, "]");
+  NSAMP_CHECK(uniform_mix >= 0 && uniform_mix <= 1, op, ": uniform_mix ", uniform_mix, " outside [0, 1]");
   check_f64(op, shift, "shift", B, coef, ctx);
   check_f64(op, lambda, "lambda", B, coef, ctx);
   check_f64(op, ess, "ess", 1, coef, ctx);
@@ -110,18 +112,21 @@ void idem_loss_weights(const Tensor* log_p, const Tensor* kernel_sum, const Tens
   if (coef.device().is_cuda()) {
     if constexpr (kCudaBuilt) {
       NSAMP_RANGE("idem/loss_weights");
-      detail::idem_loss_weights_cuda(log_p, kernel_sum, shift, lambda, dim, coef, ess, ctx, groups);
+      detail::idem_loss_weights_cuda(log_p, kernel_sum, shift, lambda, dim, coef, ess, ctx, groups,
+                                     uniform_mix);
     }
     return;
   }
   if (coef.dtype() == DType::F32)
     loss_weights_cpu<float>(log_p ? log_p->data<float>() : nullptr,
                             log_p ? kernel_sum->data<float>() : nullptr, shift.data<double>(),
-                            lambda.data<double>(), dim, B, groups, coef.data<float>(), ess.data<double>());
+                            lambda.data<double>(), dim, B, groups, uniform_mix, coef.data<float>(),
+                            ess.data<double>());
   else
     loss_weights_cpu<double>(log_p ? log_p->data<double>() : nullptr,
                              log_p ? kernel_sum->data<double>() : nullptr, shift.data<double>(),
-                             lambda.data<double>(), dim, B, groups, coef.data<double>(), ess.data<double>());
+                             lambda.data<double>(), dim, B, groups, uniform_mix, coef.data<double>(),
+                             ess.data<double>());
 }
 
 void buffer_indices(const Tensor& u, std::int64_t size, Tensor& idx, Context& ctx) {

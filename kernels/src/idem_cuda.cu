@@ -20,16 +20,18 @@ void idem_noise_levels_cuda(const Tensor& t, const VeLevels& v, Tensor& t_col, T
 
 void idem_loss_weights_cuda(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
                             const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx,
-                            std::int64_t groups) {
+                            std::int64_t groups, double uniform_mix) {
   const std::int64_t B = coef.numel();
   if (coef.dtype() == DType::F32)
     loss_weights_kernel<float><<<1, kWThreads, 0, ctx.stream()>>>(
         log_p ? log_p->data<float>() : nullptr, log_p ? kernel_sum->data<float>() : nullptr,
-        shift.data<double>(), lambda.data<double>(), dim, B, groups, coef.data<float>(), ess.data<double>());
+        shift.data<double>(), lambda.data<double>(), dim, B, groups, uniform_mix, coef.data<float>(),
+        ess.data<double>());
   else
     loss_weights_kernel<double><<<1, kWThreads, 0, ctx.stream()>>>(
         log_p ? log_p->data<double>() : nullptr, log_p ? kernel_sum->data<double>() : nullptr,
-        shift.data<double>(), lambda.data<double>(), dim, B, groups, coef.data<double>(), ess.data<double>());
+        shift.data<double>(), lambda.data<double>(), dim, B, groups, uniform_mix, coef.data<double>(),
+        ess.data<double>());
   NSAMP_CUDA_CHECK_LAUNCH("idem_loss_weights coef " + coef.desc());
 }
 

@@ -52,8 +52,8 @@ __device__ __forceinline__ double warp_sum(double v) {
 template <class T>
 __global__ void loss_weights_kernel(const T* __restrict__ log_p, const T* __restrict__ ks,
                                     const double* __restrict__ shift, const double* __restrict__ lambda,
-                                    double dim, std::int64_t B, std::int64_t groups, T* __restrict__ coef,
-                                    double* __restrict__ ess) {
+                                    double dim, std::int64_t B, std::int64_t groups, double mix,
+                                    T* __restrict__ coef, double* __restrict__ ess) {
   __shared__ typename WReduce::TempStorage tmp;
   __shared__ double s_m, s_s, s_warp[kWWarps];
   auto l_at = [&](std::int64_t i) { return double(log_p[i]) - double(T(double(ks[i]) + shift[i])); };
@@ -84,7 +84,7 @@ __global__ void loss_weights_kernel(const T* __restrict__ log_p, const T* __rest
       double q = 0;
       for (std::int64_t i = g + lane * groups; i < B; i += 32 * groups) {
         const double l = l_at(i);
-        const double w = (finite(l) ? exp(l - m) : 0.0) / s * share;
+        const double w = defensive_weight((finite(l) ? exp(l - m) : 0.0) / s * share, mix, B);
         q += w * w;
         coef[i] = T(lambda[i] * w / dim);
       }
@@ -120,7 +120,7 @@ __global__ void loss_weights_kernel(const T* __restrict__ log_p, const T* __rest
   double s2 = 0;
   for (std::int64_t i = threadIdx.x; i < B; i += kWThreads) {
     const double l = l_at(i);
-    const double w = (finite(l) ? exp(l - m) : 0.0) / s;
+    const double w = defensive_weight((finite(l) ? exp(l - m) : 0.0) / s, mix, B);
     s2 += w * w;
     coef[i] = T(lambda[i] * w / dim);
   }

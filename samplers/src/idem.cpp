@@ -111,7 +111,7 @@ Tensor buffer_log_density(const Tensor& x, const Tensor& buffer, const std::vect
 }
 
 ImportanceWeights iw_weights(const std::vector<double>& log_p_tilde, const std::vector<double>& log_p_buffer,
-                             std::int64_t groups) {
+                             std::int64_t groups, double uniform_mix) {
   NSAMP_CHECK(log_p_tilde.size() == log_p_buffer.size() && !log_p_tilde.empty(),
               "iw_weights: need two equal, non-empty sets of log densities, got ", log_p_tilde.size(),
               " and ", log_p_buffer.size());
@@ -129,7 +129,7 @@ ImportanceWeights iw_weights(const std::vector<double>& log_p_tilde, const std::
   Tensor one = Tensor::empty(n, DType::F64, host), w = Tensor::empty(n, DType::F64, host),
          ess = Tensor::empty(Shape{1}, DType::F64, host);
   fill_constant(one, 1.0, host);
-  kernels::idem_loss_weights(&lp, &lb, zero, one, 1.0, w, ess, host, groups);
+  kernels::idem_loss_weights(&lp, &lb, zero, one, 1.0, w, ess, host, groups, uniform_mix);
   r.w = w.to_vector<double>(host);
   r.ess = ess.to_vector<double>(host)[0];
   return r;

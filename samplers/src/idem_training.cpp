@@ -164,6 +164,8 @@ void check_idem_options(const IdemTrainOptions& opt, bool importance_weighted) {
               opt.batch, ", buffer ", opt.buffer_min, " .. ", opt.buffer_capacity, ")");
   NSAMP_CHECK(!importance_weighted || (opt.iw_time_groups >= 0 && opt.iw_time_groups <= opt.batch),
               "IW-SM train: iw_time_groups ", opt.iw_time_groups, " must be in [0, batch ", opt.batch, "]");
+  NSAMP_CHECK(!importance_weighted || (opt.iw_uniform_mix >= 0 && opt.iw_uniform_mix <= 1),
+              "IW-SM train: iw_uniform_mix ", opt.iw_uniform_mix, " must be in [0, 1]");
 }
 
 void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
@@ -253,6 +255,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
          shift = Tensor::empty(Shape{B}, DType::F64, ctx), lambda = Tensor::empty(Shape{B}, DType::F64, ctx),
          coef = Tensor::empty(Shape{B}, dt, ctx), ess = Tensor::empty(Shape{1}, DType::F64, ctx);
   const std::int64_t groups = c.importance_weighted ? opt.iw_time_groups : 0;  // iDEM: times per point
+  const double mix = c.importance_weighted ? opt.iw_uniform_mix : 0;
   auto inner_step = [&] {
     const std::uint64_t seed = ctx.seed();
     buf.sample_at(seed, rng.at(0), u, idx, y0);
@@ -283,7 +286,7 @@ void train_idem(IdemSampler& s, const IdemTrainOptions& opt, Context& ctx,
       kernels::log_kernel_sum(yt, buf.rows(), scale, kernel_sum, ctx);
     }
     kernels::idem_loss_weights(iw ? &log_p : nullptr, iw ? &kernel_sum : nullptr, shift, lambda, double(d),
-                               coef, ess, ctx, groups);
+                               coef, ess, ctx, groups, mix);
     for (ag::Var& p : params)
       if (p.grad().defined()) {
         Tensor g = p.grad();

@@ -32,6 +32,7 @@ expect_fail "key 'clip_schedule' wants true or false, got 'yes'" $NSAMP train --
 expect_fail "'eval_protocol' = .*paper.* is out of range" $NSAMP train --method dikl --target gmm40 --set eval_protocol=paper --out bad_run
 expect_fail "IW-SM train: iw_time_groups 300 must be in \[0, batch 256\]" $NSAMP train --method iwsm --target gmm40 --preset quick --set iw_time_groups=300 --out bad_run
 expect_fail "buffer 2000 \.\. 1000" $NSAMP train --method idem --target gmm40 --preset quick --set buffer_min=2000 --set buffer_capacity=1000 --out bad_run
+expect_fail "'iw_uniform_mix' = 1.5 in --set is out of range; valid: a number in \[0, 1\]" $NSAMP train --method iwsm --target gmm40 --set iw_uniform_mix=1.5 --out bad_run
 # --print-config makes every check training makes before it writes anything: across keys and the sampler's
 expect_fail "lv_traj needs traj_per_sample \(7\) to divide the batch \(256\)" $NSAMP train --method pis --target gmm40 --preset quick --loss lv_traj --set traj_per_sample=7 --print-config
 expect_fail "iw_time_groups 300 must be in \[0, batch 256\]" $NSAMP train --method iwsm --target gmm40 --preset quick --set iw_time_groups=300 --print-config

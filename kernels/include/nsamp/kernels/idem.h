@@ -40,10 +40,12 @@ void idem_noise_levels(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor
 // over the whole batch (groups 0 or 1), or within each of `groups` groups (point i in group i mod groups, as
 // VeLevels::time_groups), each group's weights summing to its share n_g / B of the batch. Entries with a
 // non-finite l weigh 0, and where none of a group's is finite its weights are NaN (the loss is then NaN and
-// the optimiser skips the step). Without log_p, w = 1/B and the ESS is 1.
+// the optimiser skips the step). With uniform_mix m in [0, 1], w = (1 - m) w + m / B (defensive_weight: a
+// share m of every group's weight spread evenly, as iDEM's; m = 0 leaves w bit for bit, m = 1 gives iDEM's
+// 1 / B exactly), and the ESS is that of the mixed weights. Without log_p, w = 1/B and the ESS is 1.
 void idem_loss_weights(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
                        const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx,
-                       std::int64_t groups = 0);
+                       std::int64_t groups = 0, double uniform_mix = 0);
 
 // Replay-buffer rows from uniforms u (float64 [B]): idx = min(size - 1, floor(u size)), int32 [B].
 void buffer_indices(const Tensor& u, std::int64_t size, Tensor& idx, Context& ctx);
@@ -81,6 +83,11 @@ NSAMP_HD_INLINE std::int64_t group_size(std::int64_t B, std::int64_t g, std::int
   return (B - 1 - g) / groups + 1;
 }
 
+// A self-normalised weight w of a batch of B mixed with the uniform 1 / B (idem_loss_weights' uniform_mix).
+NSAMP_HD_INLINE double defensive_weight(double w, double mix, std::int64_t B) {
+  return (1 - mix) * w + mix / double(B);
+}
+
 // Entry i of idem_noise_levels' outputs.
 template <class T>
 NSAMP_HD_INLINE void store_ve(const VeElement& e, std::int64_t i, T* tc, T* sg, T* sx, T* sc, double* sh,
@@ -98,7 +105,7 @@ void idem_noise_levels_cuda(const Tensor& t, const VeLevels& v, Tensor& t_col, T
                             Tensor& scale, Tensor& shift, Tensor& lambda, Context& ctx);
 void idem_loss_weights_cuda(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
                             const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx,
-                            std::int64_t groups);
+                            std::int64_t groups, double uniform_mix);
 void buffer_indices_cuda(const Tensor& u, std::int64_t size, Tensor& idx, Context& ctx);
 void idem_accumulate_cuda(const Tensor& loss, const Tensor& ess, Tensor& acc, Context& ctx);
 }  // namespace detail

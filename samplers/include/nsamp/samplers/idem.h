@@ -59,7 +59,7 @@ Tensor buffer_log_density(const Tensor& x, const Tensor& buffer, const std::vect
                           double d_eff, Context& ctx);
 
 struct ImportanceWeights {
-  std::vector<double> w;     // self-normalised, sum 1 over the finite log-weights (0 elsewhere)
+  std::vector<double> w;     // self-normalised, sum 1 (0 at a non-finite log-weight, m / N with uniform_mix)
   double ess = 0;            // 1 / (N sum w^2), in (0, 1]
   std::int64_t dropped = 0;  // rows with a non-finite log-weight
 };
@@ -67,8 +67,9 @@ struct ImportanceWeights {
 // w = softmax(log_p_tilde - log_p_buffer) over the batch (host vectors; Z cancels), or within each of
 // `groups` groups (row i in group i mod groups; IdemTrainOptions::iw_time_groups), each group's weights
 // summing to its share of the batch; a group with no finite log-weight gets NaN weights (the training step
-// then skips), whereas a batch with none throws.
+// then skips), whereas a batch with none throws. uniform_mix m: w = (1 - m) w + m / N (IdemTrainOptions::
+// iw_uniform_mix).
 ImportanceWeights iw_weights(const std::vector<double>& log_p_tilde, const std::vector<double>& log_p_buffer,
-                             std::int64_t groups = 0);
+                             std::int64_t groups = 0, double uniform_mix = 0);
 
 }  // namespace nsamp::samplers

@@ -20,8 +20,17 @@
 // so the network's score near the modes is barely trained (mean log p of IW-SM's quick gmm40 samples -170 to
 // -230 on four seeds, iDEM's -30 to -60). With G groups, each sharing one stratified time, the weights are
 // normalised within a group and every group keeps its share of the batch (the same runs: -68 to -96, x-W2
-// 16-18 against 26-32). The GMM presets set G = 8. On DW-4 it improves the energy histogram but threw
-// samples far off on one of three seeds, so the particle presets keep 0 (configs/idem/README.md).
+// 16-18 against 26-32). The GMM presets and DW-4's set G = 8 (with the mixture below).
+//
+// IW-SM's defensive mixture (IdemTrainOptions::iw_uniform_mix, m; another deviation, 0 the spec's): the
+// loss weights (1 - m) w + m / B, i.e. the regression under the mixture (1 - m) p_t + m p^B_t of the target's
+// and the buffer's noisy densities. Both measures have the noisy score as their minimiser; the mixture bounds
+// every point's weight below by m / B. Without it, points the target deems unlikely (the buffer's high-energy
+// rows, from the model's own bad samples) weigh nearly 0, the network's score there is never fitted, and the
+// SDE's samples that reach such regions are not pulled back: on DW-4 with G = 8, seed 0 threw 53 of 2000
+// final samples beyond radius 10 (x-W2 18.9) and 3-16% of the others' samples had E > 0; with m = 0.5, seeds
+// 0-3, no sample went beyond radius 6 and one of 8000 had E > 0. The GMM presets and DW-4's set m = 0.5
+// (measurements in configs/idem/README.md).
 //
 // Particle systems (DW-4, LJ-13, LJ-55) use the EGNN score network (samplers/egnn.h, SiLU, time as the node
 // feature) and live in the mean-free subspace: the SDE's start and noise, the noising of buffer points and
@@ -133,8 +142,12 @@ struct IdemTrainOptions {
   // each point its own t ~ U(0, 1) and the weights self-normalised over the batch (the spec's
   // reconstruction); G >= 1 (at most the batch), G groups of points sharing one stratified time
   // t_g = (g + u_g) / G, the weights self-normalised within each group, each group weighing its share of the
-  // batch. configs/idem/gmm40.json and gmm120.json set 8 (see the header comment and configs/idem/README.md).
+  // batch. configs/idem/gmm40.json, gmm120.json and dw4.json set 8 (header comment, configs/idem/README.md).
   std::int64_t iw_time_groups = 0;
+  // IW-SM's defensive mixture (kernels::idem_loss_weights' uniform_mix; iDEM ignores it): a share m in
+  // [0, 1] of the loss weighted as iDEM's, w = (1 - m) w_IS + m / B. 0 is the spec's reconstruction, 1
+  // trains exactly as iDEM. The gmm40, gmm120 and dw4 presets set 0.5 (see the header comment).
+  double iw_uniform_mix = 0;
   bool init_from_prior = false;  // the buffer starts from prior samples (particles) instead of the S_K SDE
   // Replay the inner step and the reverse SDE's steps (buffer refills, evaluations) as CUDA graphs
   // (core/step_graph.h); on the CPU the same work runs with StepGraph's check that it makes no host transfer.
