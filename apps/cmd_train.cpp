@@ -708,7 +708,9 @@ RunStart start_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
 }
 
 // The run's device; a validation (--print-config) builds the sampler on the host, so that a config for a GPU
-// job can be checked where there is none (the device string is still parsed).
+// job can be checked where there is none (the device string is still parsed). The CUDA kernels' own limits
+// (mc_score's coordinates per point, the EGNN kernels' width and shared memory) are checked at their first
+// launch, so a run past them stops after its directory is written.
 Device run_device(const TrainOpts& o, bool validate_only) {
   const Device d = parse_device(o.device);
   return validate_only ? Device::cpu() : d;
@@ -847,9 +849,10 @@ int train_path_run(const TrainOpts& o, const RunConfig& c, const ag::StateDict* 
   const std::int64_t final_n = c.integer("final_samples");
   NSAMP_CHECK(to.iterations >= 1 && to.batch >= 2 && to.eval_paths >= 1 && final_n >= 2,
               "train: iterations, batch (>= 2), eval_paths and final_samples (>= 2) must be positive");
-  NSAMP_CHECK(loss != samplers::PathLoss::LvTraj || to.batch % pc.traj_per_sample == 0,
-              "train: lv_traj needs traj_per_sample (", pc.traj_per_sample, ") to divide the batch (",
-              to.batch, ")");
+  NSAMP_CHECK(
+      loss != samplers::PathLoss::LvTraj || (pc.traj_per_sample >= 2 && to.batch % pc.traj_per_sample == 0),
+      "train: lv_traj needs traj_per_sample (", pc.traj_per_sample, ") >= 2 dividing the batch (", to.batch,
+      ")");
   Context ctx(run_device(o, validate_only), to.seed);
   samplers::PathSampler ps(*target, pc, dtype, ctx);
   if (validate_only) return 0;
@@ -968,8 +971,8 @@ Action add_train(CLI::App& app) {
   return [o, cmd] {
     parse_progress_mode(o->progress);  // a bad mode fails before anything runs
     if (!o->resume.empty()) {
-      for (const char* f :
-           {"--method", "--target", "--loss", "--preset", "--config", "--set", "--seed", "--dim", "--out"})
+      for (const char* f : {"--method", "--target", "--loss", "--preset", "--config", "--set", "--seed",
+                            "--dim", "--out", "--print-config"})
         NSAMP_CHECK(!cmd->count(f), "train: --resume continues a run with its own config; ", f,
                     " cannot be given with it");
       return resume_run(*o);

@@ -141,6 +141,15 @@ TEST_CASE("idem: IW-SM's weights are about 1/N when the buffer holds the target'
   CHECK(one_bad.dropped == 1);
   CHECK(one_bad.w[1] == 0.0);
   CHECK_THROWS_WITH_AS(s::iw_weights({NAN}, {0.0}), doctest::Contains("no finite"), Error);
+  // The defensive mixture: (1 - m) softmax + m / N, the dropped row included; its ESS is the mixed weights'.
+  const s::ImportanceWeights mixed = s::iw_weights({0.0, NAN, 1.0}, {0.0, 0.0, 0.0}, 0, 0.25);
+  const double e = std::exp(1.0);
+  CHECK(mixed.w[0] == doctest::Approx(0.75 / (1 + e) + 0.25 / 3).epsilon(1e-14));
+  CHECK(mixed.w[1] == doctest::Approx(0.25 / 3).epsilon(1e-14));
+  CHECK(mixed.w[2] == doctest::Approx(0.75 * e / (1 + e) + 0.25 / 3).epsilon(1e-14));
+  double s2 = 0;
+  for (double wi : mixed.w) s2 += wi * wi;
+  CHECK(mixed.ess == doctest::Approx(1 / (3 * s2)).epsilon(1e-14));
 }
 
 TEST_CASE("idem: IW-SM's weights over one batch of mixed noise levels starve low noise - time groups do not" *

@@ -167,6 +167,14 @@ NSAMP_DEVICE_TEST("idem kernels: loss weights with self-normalised importance we
   const double ee = std::exp(1.0);
   CHECK(c2[1] == doctest::Approx(0.5 / (1 + ee)).epsilon(1e-14));
   CHECK(c2[3] == doctest::Approx(0.5 * ee / (1 + ee)).epsilon(1e-14));
+  // With the uniform mixture (m = 0.5) the NaN group stays NaN (the step is skipped, not trained as iDEM's)
+  // and the other's weights are 0.5 softmax share + 0.5 / B.
+  kernels::idem_loss_weights(&LP2, &KS2, SH2, one2, 1.0, coef2, e, ctx, 2, 0.5);
+  const std::vector<double> c3 = test::to_doubles(coef2, ctx);
+  CHECK(std::isnan(c3[0]));
+  CHECK(std::isnan(c3[2]));
+  CHECK(c3[1] == doctest::Approx(0.25 / (1 + ee) + 0.125).epsilon(1e-14));
+  CHECK(c3[3] == doctest::Approx(0.25 * ee / (1 + ee) + 0.125).epsilon(1e-14));
   CHECK_THROWS_WITH_AS(kernels::idem_loss_weights(&LP2, &KS2, SH2, SH2, 1.0, coef2, e, ctx, 5),
                        doctest::Contains("groups 5 outside [0, batch 4]"), Error);
   CHECK_THROWS_WITH_AS(kernels::idem_loss_weights(&LP2, &KS2, SH2, SH2, 1.0, coef2, e, ctx, 2, 1.5),

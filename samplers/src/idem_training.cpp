@@ -163,7 +163,8 @@ void check_idem_options(const IdemTrainOptions& opt, bool importance_weighted) {
               "iDEM train: bad options (epochs ", opt.epochs, ", inner_steps ", opt.inner_steps, ", batch ",
               opt.batch, ", buffer ", opt.buffer_min, " .. ", opt.buffer_capacity, ")");
   NSAMP_CHECK(!importance_weighted || (opt.iw_time_groups >= 0 && opt.iw_time_groups <= opt.batch),
-              "IW-SM train: iw_time_groups ", opt.iw_time_groups, " must be in [0, batch ", opt.batch, "]");
+              "IW-SM train: iw_time_groups ", opt.iw_time_groups, " must be in [0, batch ", opt.batch,
+              "] (the gmm40, gmm120 and dw4 presets set 8; --set iw_time_groups=0 draws a time per point)");
   NSAMP_CHECK(!importance_weighted || (opt.iw_uniform_mix >= 0 && opt.iw_uniform_mix <= 1),
               "IW-SM train: iw_uniform_mix ", opt.iw_uniform_mix, " must be in [0, 1]");
 }

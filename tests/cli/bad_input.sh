@@ -34,7 +34,9 @@ expect_fail "IW-SM train: iw_time_groups 300 must be in \[0, batch 256\]" $NSAMP
 expect_fail "buffer 2000 \.\. 1000" $NSAMP train --method idem --target gmm40 --preset quick --set buffer_min=2000 --set buffer_capacity=1000 --out bad_run
 expect_fail "'iw_uniform_mix' = 1.5 in --set is out of range; valid: a number in \[0, 1\]" $NSAMP train --method iwsm --target gmm40 --set iw_uniform_mix=1.5 --out bad_run
 # --print-config makes every check training makes before it writes anything: across keys and the sampler's
-expect_fail "lv_traj needs traj_per_sample \(7\) to divide the batch \(256\)" $NSAMP train --method pis --target gmm40 --preset quick --loss lv_traj --set traj_per_sample=7 --print-config
+expect_fail "lv_traj needs traj_per_sample \(7\) >= 2 dividing the batch \(256\)" $NSAMP train --method pis --target gmm40 --preset quick --loss lv_traj --set traj_per_sample=7 --print-config
+expect_fail "lv_traj needs traj_per_sample \(1\) >= 2" $NSAMP train --method pis --target gmm40 --preset quick --loss lv_traj --set traj_per_sample=1 --out bad_run
+expect_fail "--print-config cannot be given with it" $NSAMP train --resume bad_run --print-config
 expect_fail "iw_time_groups 300 must be in \[0, batch 256\]" $NSAMP train --method iwsm --target gmm40 --preset quick --set iw_time_groups=300 --print-config
 expect_fail "need 1 <= averaged \(9\) <= mala_steps \(5\)" $NSAMP train --method dikl --target gmm40 --preset quick --set averaged=9 --print-config
 expect_fail "buffer 2000 \.\. 1000" $NSAMP train --method idem --target gmm40 --preset quick --set buffer_min=2000 --set buffer_capacity=1000 --print-config

@@ -42,7 +42,8 @@ void idem_noise_levels(const Tensor& t, const VeLevels& v, Tensor& t_col, Tensor
 // non-finite l weigh 0, and where none of a group's is finite its weights are NaN (the loss is then NaN and
 // the optimiser skips the step). With uniform_mix m in [0, 1], w = (1 - m) w + m / B (defensive_weight: a
 // share m of every group's weight spread evenly, as iDEM's; m = 0 leaves w bit for bit, m = 1 gives iDEM's
-// 1 / B exactly), and the ESS is that of the mixed weights. Without log_p, w = 1/B and the ESS is 1.
+// 1 / B exactly except in a group with no finite l, which stays NaN), and the ESS is that of the mixed
+// weights. Without log_p, w = 1/B and the ESS is 1.
 void idem_loss_weights(const Tensor* log_p, const Tensor* kernel_sum, const Tensor& shift,
                        const Tensor& lambda, double dim, Tensor& coef, Tensor& ess, Context& ctx,
                        std::int64_t groups = 0, double uniform_mix = 0);

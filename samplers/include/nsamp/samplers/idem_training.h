@@ -145,8 +145,9 @@ struct IdemTrainOptions {
   // batch. configs/idem/gmm40.json, gmm120.json and dw4.json set 8 (header comment, configs/idem/README.md).
   std::int64_t iw_time_groups = 0;
   // IW-SM's defensive mixture (kernels::idem_loss_weights' uniform_mix; iDEM ignores it): a share m in
-  // [0, 1] of the loss weighted as iDEM's, w = (1 - m) w_IS + m / B. 0 is the spec's reconstruction, 1
-  // trains exactly as iDEM. The gmm40, gmm120 and dw4 presets set 0.5 (see the header comment).
+  // [0, 1] of the loss weighted as iDEM's, w = (1 - m) w_IS + m / B. 0 is the spec's reconstruction; 1 with
+  // iw_time_groups 0 trains exactly as iDEM (the groups' shared times are other draws). The gmm40, gmm120
+  // and dw4 presets set 0.5 (see the header comment).
   double iw_uniform_mix = 0;
   bool init_from_prior = false;  // the buffer starts from prior samples (particles) instead of the S_K SDE
   // Replay the inner step and the reverse SDE's steps (buffer refills, evaluations) as CUDA graphs
