@@ -3,7 +3,7 @@
 // Inputs: N exact samples of a target against N more (default gmm40, so the problem is the real one).
 // One JSON line per case.
 //   bench_metrics [--device cpu|cuda|auto] [--sizes 500,1000,2000,5000,10000] [--target gmm40] [--metrics
-//   x_w2,sinkhorn,mmd] [--float32]
+//   x_w2,sinkhorn,mmd] [--float32] [--auction-min-rows N]
 #include <chrono>
 #include <functional>
 #include <string>
@@ -38,6 +38,11 @@ int main(int argc, char** argv) {
       ->check(bench::checked_by([](const std::string& n) { targets::make_target(n, {32}); }));
   bench::add_list(app, "--metrics", which, "metrics: x_w2, sinkhorn, mmd", bench::checked_by(check_metric));
   app.add_flag("--float32", float32, "time in float32 (default: float64)");
+  std::int64_t auction_min_rows = samplers::kDeviceAuctionMinRows;
+  app.add_option("--auction-min-rows", auction_min_rows,
+                 "x-W2 on CUDA: the device auction from this many rows up (0: always; default: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   return bench::run(app, argc, argv, [&] {
     bench::Emitter emit(common);
     const DType dtype = float32 ? DType::F32 : DType::F64;
@@ -53,8 +58,9 @@ int main(int argc, char** argv) {
         std::function<void()> run;
         if (m == "x_w2")
           run = [&] {
-            const samplers::W2Result r = samplers::exact_w2(x, y, ctx);
+            const samplers::W2Result r = samplers::exact_w2(x, y, ctx, auction_min_rows);
             extra = ", \"value\": " + std::to_string(r.w2) +
+                    ", \"auction_min_rows\": " + std::to_string(auction_min_rows) +
                     ", \"auction_rounds\": " + std::to_string(r.auction_rounds) +
                     ", \"augmented_rows\": " + std::to_string(r.augmented_rows);
           };

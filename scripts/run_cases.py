@@ -55,9 +55,13 @@ def main(argv=None) -> int:
     p.add_argument("--wrap", default="", help="command line the binary runs under")
     p.add_argument("--out", default="run-cases", help="folder for cases.tsv and the failures' output")
     p.add_argument("--tag", default="", help="label printed with the summary")
+    p.add_argument("--cases-file", default="", help="run only the cases named in FILE, one per line")
     args = p.parse_args(argv)
 
     cases = list_cases(args.binary, args.suite)
+    if args.cases_file:
+        wanted = {line.strip() for line in Path(args.cases_file).read_text().splitlines() if line.strip()}
+        cases = [c for c in cases if c in wanted]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     wrap = shlex.split(args.wrap)

@@ -185,12 +185,13 @@ NSAMP_DEVICE_TEST("mcmc: one-leapfrog HMC with step h is MALA with step h^2 / 2 
   auto target = targets::make_target("gmm9");
   const std::int64_t B = 500;
   const double h = 0.7;
-  Context cx(dev, 3);
+  // Each chain on its own context (device memory belongs to one), from the same host start.
+  Context cx(Device::cpu(), 3);
   Tensor x0 = Tensor::empty(Shape{B, 2}, DType::F64, cx);
   target->sample(x0, cx);
   Context c1(dev, 21), c2(dev, 21);
-  samplers::HmcChains hmc(*target, x0, h, 1, c1);
-  samplers::MalaChains mala(*target, x0, h * h / 2, c2);
+  samplers::HmcChains hmc(*target, x0.to(dev, c1), h, 1, c1);
+  samplers::MalaChains mala(*target, x0.to(dev, c2), h * h / 2, c2);
   hmc.run(20);
   mala.run(20);
   test::check_close(test::to_doubles(hmc.x(), c1), test::to_doubles(mala.x(), c2), 1e-9, 1e-9, "states");

@@ -200,8 +200,13 @@ NSAMP_DEVICE_TEST("training: an MLP fits sin(2x) on -2 .. 2 to a mean squared er
   ag::AdamOptions o;
   o.lr = 1e-2;
   ag::Adam adam(net.parameters(), o, ctx);
+  // At a constant 1e-2 Adam's last iterate spikes now and then (seed 10 on the CPU: 1.6e-3; the H200 run of
+  // 2026-12-04, whose float32 rounding differs: 2.6e-4); a decaying rate settles it (seeds 7-14 on the CPU:
+  // 2.9e-6 .. 1.8e-5).
+  ag::StepLR sched(o.lr, 500, 0.3);
   double loss = 0;
   for (int it = 0; it < 1500; ++it) {
+    if (it > 0) sched.step(adam);
     Tape t(ctx);
     Var l = ag::mean(t, ag::square(t, ag::sub(t, net.forward(t, x), y)));
     loss = test::to_doubles(l.value(), ctx)[0];
@@ -210,6 +215,6 @@ NSAMP_DEVICE_TEST("training: an MLP fits sin(2x) on -2 .. 2 to a mean squared er
     adam.step(loss);
   }
   MESSAGE("final mean squared error " << loss);
-  CHECK(loss < 1e-4);  // measured 2.3e-6 on the CPU path
+  CHECK(loss < 1e-4);  // measured 2.9e-6 on the CPU path
   CHECK(adam.skipped() == 0);
 }

@@ -92,6 +92,16 @@ void cuda_memcpy(void* dst, bool dst_host, const void* src, bool src_host, std::
   const cudaMemcpyKind kind = dst_host ? (src_host ? cudaMemcpyHostToHost : cudaMemcpyDeviceToHost)
                                        : (src_host ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToDevice);
   const std::string what = "copy " + std::to_string(bytes) + " bytes";
+  if (dst_host || src_host) {
+    // Refused before the runtime sees it: a host copy inside a capture would invalidate the capture with a
+    // CUDA error (which compute-sanitizer reports even though the caller recovers).
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    NSAMP_CUDA_CHECK(cudaStreamIsCapturing(s, &capture), what + " (capture status)");
+    NSAMP_CHECK(capture == cudaStreamCaptureStatusNone, what,
+                (dst_host ? " device -> host" : " host -> device"),
+                " while the stream is being captured as a CUDA graph: a captured step cannot move data to or "
+                "from the host");
+  }
   NSAMP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s), what);
   // Host memory is pageable: wait, so that a host reader sees the data and a host source may be freed on
   // return (the runtime only promises staging of pageable sources, not completion).

@@ -44,7 +44,8 @@ double sum_all(const Tensor& m, Context& ctx) {
 }
 
 template <class T>
-W2Result w2_impl(const Tensor& x, const Tensor& y, const Tensor& cost, Context& ctx) {
+W2Result w2_impl(const Tensor& x, const Tensor& y, const Tensor& cost, std::int64_t auction_min_rows,
+                 Context& ctx) {
   const std::int64_t n = x.rows();
   const std::vector<T> c = cost.to_vector<T>(ctx);
   double cmax = 0;
@@ -56,7 +57,7 @@ W2Result w2_impl(const Tensor& x, const Tensor& y, const Tensor& cost, Context& 
   W2Result r;
   r.n = n;
   Assignment a;
-  if (cost.device().is_cuda() && cmax > 0 && n > 1) {
+  if (cost.device().is_cuda() && cmax > 0 && n > 1 && n >= auction_min_rows) {
     // Jacobi auction on the device with epsilon scaling; the host finish makes the result exact, so the
     // round budget only bounds the time spent before handing over.
     kernels::AuctionState s = kernels::make_auction_state(n, ctx);
@@ -165,12 +166,13 @@ double ott_reg_cost(const Tensor& c, const Potentials& p, double eps, Context& c
 
 }  // namespace
 
-W2Result exact_w2(const Tensor& x, const Tensor& y, Context& ctx) {
+W2Result exact_w2(const Tensor& x, const Tensor& y, Context& ctx, std::int64_t device_auction_min_rows) {
   check_sets("exact_w2", x, y, ctx);
   NSAMP_CHECK(x.rows() == y.rows(), "exact_w2: the exact assignment needs equal set sizes, got x ", x.desc(),
               " and y ", y.desc(), " (subsample the larger set)");
   const Tensor cost = cost_matrix(x, y, PairCost::SqEuclidean, ctx);
-  return x.dtype() == DType::F32 ? w2_impl<float>(x, y, cost, ctx) : w2_impl<double>(x, y, cost, ctx);
+  return x.dtype() == DType::F32 ? w2_impl<float>(x, y, cost, device_auction_min_rows, ctx)
+                                 : w2_impl<double>(x, y, cost, device_auction_min_rows, ctx);
 }
 
 SinkhornOptions SinkhornOptions::defaults_for(SinkhornConvention c) {

@@ -6,25 +6,33 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "nsamp/core/tensor.h"
 
 namespace nsamp::samplers {
 
 // Exact 2-Wasserstein distance between equal-size sets with uniform weights and squared-Euclidean ground
-// cost: sqrt(min over permutations s of (1/N) sum_i |x_i - y_s(i)|^2). An auction on the device (or on the
-// CPU) gives near-optimal prices; Jonker-Volgenant shortest augmenting paths on the host then make the
-// matching exactly optimal for the cost matrix. The reported value re-sums the matched distances in float64
-// from the inputs.
+// cost: sqrt(min over permutations s of (1/N) sum_i |x_i - y_s(i)|^2). The cost matrix is built on the
+// device; Jonker-Volgenant shortest augmenting paths on the host make the matching exactly optimal for it,
+// optionally started from a device auction's near-optimal prices (below). The reported value re-sums the
+// matched distances in float64 from the inputs.
 struct W2Result {
   double w2 = 0;          // sqrt(mean matched squared distance)
   double w2_squared = 0;  // the mean itself
   std::int64_t n = 0;
-  std::int64_t auction_rounds = 0;  // device auction rounds (0 on the CPU path)
+  std::int64_t auction_rounds = 0;  // device auction rounds (0 when the auction did not run)
   std::int64_t augmented_rows = 0;  // rows the exact finish had to augment
   double duality_gap = 0;           // LP certificate of the matching, relative to the total cost (~1e-12)
 };
-W2Result exact_w2(const Tensor& x, const Tensor& y, Context& ctx);
+// On CUDA the device auction runs from `device_auction_min_rows` rows up (by default never); otherwise the
+// cost matrix is copied to the host and solved there alone. The Jacobi auction's rounds are latency-bound
+// (five launches and a 4-byte read each) and its prices barely shorten the exact finish: on an H200 with
+// float32 gmm40 sets (bench_metrics, 2026-12-04) auction + finish took 0.77, 4.5 and 17.3 s at n = 2000,
+// 5000 and 10000 (16604 to 119239 rounds), the host solver alone 0.49, 4.1 and 17.2 s.
+inline constexpr std::int64_t kDeviceAuctionMinRows = std::numeric_limits<std::int64_t>::max();
+W2Result exact_w2(const Tensor& x, const Tensor& y, Context& ctx,
+                  std::int64_t device_auction_min_rows = kDeviceAuctionMinRows);
 
 // Entropic OT by log-domain Sinkhorn with uniform weights.
 enum class SinkhornConvention {
