@@ -61,6 +61,10 @@ def main(argv=None) -> int:
     cases = list_cases(args.binary, args.suite)
     if args.cases_file:
         wanted = {line.strip() for line in Path(args.cases_file).read_text().splitlines() if line.strip()}
+        unknown = sorted(wanted - set(cases))
+        if unknown:
+            print(f"run_cases: {len(unknown)} case(s) of {args.cases_file} are not in suite "
+                  f"'{args.suite}': {unknown[:3]}", file=sys.stderr)
         cases = [c for c in cases if c in wanted]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
